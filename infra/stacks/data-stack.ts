@@ -1,0 +1,101 @@
+import { Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import {
+  AttributeType,
+  BillingMode,
+  Table,
+  TableEncryption,
+  type TableProps,
+} from 'aws-cdk-lib/aws-dynamodb';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../config.ts';
+
+/** Props of {@link DataStack}. */
+export interface DataStackProps extends StackProps {
+  /** The stage's settings. */
+  readonly config: EnvironmentConfig;
+}
+
+/**
+ * The stateful half: DynamoDB tables and secrets. Never rename a construct ID
+ * here once deployed: a new ID is a new (empty) table.
+ */
+export class DataStack extends Stack {
+  /** Every message: content, policy, status, attempts and timeline. */
+  public readonly messages: Table;
+  /** Who is logged in where: userId + registrationId. */
+  public readonly sessions: Table;
+  /** Who is logged in on each device (one user per device). */
+  public readonly devices: Table;
+  /** Messages waiting for their recipient's next login. */
+  public readonly offlineStore: Table;
+  /** Each user's messages, sent and received, newest first. */
+  public readonly history: Table;
+  /** JPush appKey and masterSecret, filled in by the operator. */
+  public readonly jpushCredentials: Secret;
+  /** Key that signs ACK tokens (HMAC-SHA256). */
+  public readonly ackSigningKey: Secret;
+
+  constructor(scope: Construct, id: string, props: DataStackProps) {
+    super(scope, id, { ...props, terminationProtection: true });
+    const { removalPolicy } = props.config;
+    const defaults: Omit<TableProps, 'partitionKey'> = {
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      encryption: TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy,
+    };
+
+    this.messages = new Table(this, 'MessagesTable', {
+      ...defaults,
+      partitionKey: { name: 'messageId', type: AttributeType.STRING },
+    });
+    this.sessions = new Table(this, 'SessionsTable', {
+      ...defaults,
+      partitionKey: { name: 'userId', type: AttributeType.STRING },
+      sortKey: { name: 'registrationId', type: AttributeType.STRING },
+    });
+    this.devices = new Table(this, 'DevicesTable', {
+      ...defaults,
+      partitionKey: { name: 'registrationId', type: AttributeType.STRING },
+    });
+    this.offlineStore = new Table(this, 'OfflineStoreTable', {
+      ...defaults,
+      partitionKey: { name: 'userId', type: AttributeType.STRING },
+      sortKey: { name: 'storedKey', type: AttributeType.STRING },
+      timeToLiveAttribute: 'expiresAtEpoch',
+    });
+    this.history = new Table(this, 'HistoryTable', {
+      ...defaults,
+      partitionKey: { name: 'userId', type: AttributeType.STRING },
+      sortKey: { name: 'sortKey', type: AttributeType.STRING },
+    });
+
+    this.jpushCredentials = new Secret(this, 'JPushCredentials', {
+      description:
+        'JPush credentials as JSON {"appKey": "...", "masterSecret": "..."}; set with aws secretsmanager put-secret-value after the first deploy.',
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ appKey: 'unset' }),
+        generateStringKey: 'masterSecret',
+        excludePunctuation: true,
+      },
+      removalPolicy,
+    });
+    this.ackSigningKey = new Secret(this, 'AckSigningKey', {
+      description:
+        'HMAC-SHA256 key that signs the ACK tokens carried in pushes.',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy,
+    });
+    Validations.of(this.jpushCredentials).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'JPush credentials are issued and rotated in the JPush console; the operator puts the new pair here.',
+    });
+    Validations.of(this.ackSigningKey).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Rotating the ACK key would invalidate the tokens of messages still in flight; rotate by hand between deliveries.',
+    });
+  }
+}

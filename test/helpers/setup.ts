@@ -1,0 +1,3 @@
+// aws-local-stepfunctions needs Promise.withResolvers (Node >= 22); the
+// development machines run Node 20. Lambda runs nodejs22.x, which has it.
+import '../../local/polyfills.ts';

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    setupFiles: ['test/helpers/setup.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Integration tests start their own dynalite and JPush simulator on
+    // loopback; two workers fit the 2-core machines this runs on.
+    maxWorkers: 2,
+  },
+});
