@@ -1,0 +1,110 @@
+/**
+ * Public types of the JPush simulator. See `index.ts` for the entry point and
+ * the project's JPush reference for the behaviour each type models.
+ */
+
+/** Fault settings that apply to every API request. */
+export interface Faults {
+  /** Calls per minute and API family; over the limit → HTTP 429 code 2002. */
+  rateLimitPerMinute: { push: number; report: number; device: number };
+  /** 0..1 probability of HTTP 500 (code 1000 push / 10 report / 7000 device). */
+  serverErrorRate: number;
+  /** Delay added before every API response, in ms. */
+  latencyMs: number;
+  /** 0..1 probability of destroying the socket without a response. */
+  dropConnectionRate: number;
+}
+
+/** Options of {@link startJPushSimulator}. */
+export interface SimulatorOptions {
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default 0 (a free port) */
+  port?: number;
+  /** @default env JPUSH_APP_KEY, else 'simAppKey000000000000000' */
+  appKey?: string;
+  /** @default env JPUSH_MASTER_SECRET, else 'simMasterSecret000000000' */
+  masterSecret?: string;
+  /** Clock in ms, used for TTL expiry and dates. @default Date.now */
+  now?: () => number;
+  /**
+   * Base URL of the system's API. autoAck devices POST
+   * `${ackBaseUrl}/v1/messages/${extras.messageId}/ack` with
+   * `{"token": extras.ackToken}`. @default no ACKs are sent
+   */
+  ackBaseUrl?: string;
+  /** @default no faults, rate limits 600 / 2400 / 600 per minute */
+  faults?: Partial<Faults>;
+  /** false → `/v3/status/message` answers 403 code 2006. @default true */
+  vip?: boolean;
+  /** Random source in [0, 1) for fault and drop rolls. @default Math.random */
+  random?: () => number;
+}
+
+/** Settings of a simulated device; every field is optional. */
+export interface SimDeviceSettings {
+  online?: boolean;
+  autoAck?: boolean;
+  ackDelayMs?: number;
+  /** 0..1 probability that a push to this device is lost in the network. */
+  dropRate?: number;
+  platform?: 'android' | 'ios';
+}
+
+/** A push as a device received it. */
+export interface ReceivedPush {
+  msgId: string;
+  /** ISO time of delivery. */
+  at: string;
+  title?: string;
+  alert: string;
+  extras: Record<string, unknown>;
+  /** true once the message was withdrawn (`DELETE /v3/push/{msg_id}`). */
+  withdrawn?: boolean;
+}
+
+/** A simulated device as the controls show it. */
+export interface SimDeviceState {
+  registrationId: string;
+  platform: 'android' | 'ios';
+  alias: string | null;
+  online: boolean;
+  autoAck: boolean;
+  ackDelayMs: number;
+  dropRate: number;
+  /** Oldest first. */
+  received: ReceivedPush[];
+  /** Offline queue length. */
+  queued: number;
+}
+
+/** A one-off scripted answer, consumed by the next matching API request. */
+export interface ScriptedFault {
+  /** Matches the request's path (without query). @default any path */
+  path?: string | RegExp;
+  /** @default any method */
+  method?: string;
+  status: number;
+  /** JPush error code of the JSON envelope. @default derived from status */
+  code?: number;
+  message?: string;
+  /** Raw non-JSON body, e.g. '<html>502 Bad Gateway</html>'. */
+  body?: string;
+  headers?: Record<string, string>;
+  /** How many requests it answers. @default 1 */
+  times?: number;
+  /** Destroy the socket instead of answering. */
+  drop?: boolean;
+  /** Delay before answering or dropping, in ms. */
+  delayMs?: number;
+}
+
+/** An entry of the simulator's request log. */
+export interface LoggedRequest {
+  method: string;
+  /** Path with query string, as received. */
+  path: string;
+  body: string;
+  /** ISO time. */
+  at: string;
+}
