@@ -497,11 +497,14 @@ export const createJPushSimulatorHandler = (
     headers: Record<string, string> = {}
   ): void => {
     if (res.headersSent || res.destroyed) return;
-    res.writeHead(status, {
-      'Content-Type': 'application/json; charset=utf-8',
-      'Content-Length': String(Buffer.byteLength(body)),
-      ...headers,
-    });
+    const merged: Record<string, string> = {
+      'content-type': 'application/json; charset=utf-8',
+    };
+    for (const [name, value] of Object.entries(headers)) {
+      merged[name.toLowerCase()] = value;
+    }
+    merged['content-length'] = String(Buffer.byteLength(body));
+    res.writeHead(status, merged);
     res.end(body);
   };
 
@@ -597,8 +600,12 @@ export const createJPushSimulatorHandler = (
           fault.code ?? defaultCode(family, fault.status),
           fault.message ?? 'Scripted fault'
         );
+      // A raw body stands for a proxy's page (e.g. nginx's 502): HTML.
+      const type =
+        fault.body === undefined ? {} : { 'content-type': 'text/html' };
       return send(res, fault.status, text, {
         ...rateHeaders(family, false).headers,
+        ...type,
         ...fault.headers,
       });
     }
