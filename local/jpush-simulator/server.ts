@@ -601,7 +601,7 @@ export const createJPushSimulatorHandler = (
           fault.message ?? 'Scripted fault'
         );
       // A raw body stands for a proxy's page (e.g. nginx's 502): HTML.
-      const type =
+      const type: Record<string, string> =
         fault.body === undefined ? {} : { 'content-type': 'text/html' };
       return send(res, fault.status, text, {
         ...rateHeaders(family, false).headers,
