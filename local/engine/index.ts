@@ -25,6 +25,7 @@ export {
 export { readReferencePath } from './reference-path.ts';
 export {
   BUNDLING_STACKS_CONTEXT,
+  FAIL_ON_VALIDATION_ERRORS_CONTEXT,
   type SynthOptions,
   synthTemplates,
 } from './synth.ts';

@@ -13,6 +13,9 @@
  * - Execution names follow Step Functions: a running execution with the same
  *   name and input is returned again; the same name with another input, or
  *   once that execution has closed, throws `ExecutionAlreadyExists`.
+ * - The context object has `Execution` (Id, Name, Input, StartTime, RoleArn),
+ *   `StateMachine` (Id, Name) and `State.EnteredTime`; not `State.Name`,
+ *   `State.RetryCount` or `Task.Token`.
  * - Aborting stops further task calls: a handler called after the abort
  *   (the library retries once more after an aborted backoff) does not run.
  *
@@ -372,6 +375,14 @@ export class LocalStateMachine {
         RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/LocalStateMachineRole`,
       },
       StateMachine: { Id: this.stateMachineArn, Name: this.#name },
+      // The library keeps no per-state context; a state's Parameters are
+      // evaluated in the same tick as it is entered, so "now" is its entry
+      // time (on a retry, the retry's time instead of the first entry).
+      State: {
+        get EnteredTime() {
+          return new Date().toISOString();
+        },
+      },
     };
     const retryOverrides = this.#initialRetryOverrides();
     const handlers = this.#executionHandlers(

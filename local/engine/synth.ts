@@ -24,7 +24,18 @@ export interface SynthOptions {
   context?: Record<string, unknown>;
   /** Builds the stacks into the app. @default buildApp from infra/app.ts */
   build?: (app: App) => unknown;
+  /**
+   * Whether validation errors (cdk-nag) fail the synthesis, as they fail
+   * `cdk synth`; local mode may turn this off to run while a rule is being
+   * fixed (CDK still prints the report).
+   * @default true
+   */
+  failOnValidationErrors?: boolean;
 }
+
+/** CDK context key that makes validation errors fail synthesis (or not). */
+export const FAIL_ON_VALIDATION_ERRORS_CONTEXT =
+  '@aws-cdk/core:failSynthOnValidationErrors';
 
 const readCdkJsonContext = (): Record<string, unknown> => {
   try {
@@ -41,8 +52,8 @@ const readCdkJsonContext = (): Record<string, unknown> => {
  * Builds the CDK app in-process with bundling skipped and returns every
  * stack's CloudFormation template. Feature flags come from cdk.json, as with
  * `cdk synth`. cdk-nag runs as CDK Validations, so a failing rule fails here
- * too.
- * @param options extra context and the app builder
+ * too (unless `failOnValidationErrors` is false).
+ * @param options extra context, the app builder, validation strictness
  * @returns templates by stack name
  * @throws whatever synthesis throws (validation failures included)
  */
@@ -57,6 +68,9 @@ export const synthTemplates = (
         ...readCdkJsonContext(),
         ...options.context,
         [BUNDLING_STACKS_CONTEXT]: [],
+        ...(options.failOnValidationErrors === false
+          ? { [FAIL_ON_VALIDATION_ERRORS_CONTEXT]: false }
+          : {}),
       },
     });
     (options.build ?? buildApp)(app);

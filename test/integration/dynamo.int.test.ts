@@ -23,7 +23,12 @@ describe('createTablesFromTemplate', () => {
   const dirs: string[] = [];
 
   beforeAll(() => {
-    const templates = synthTemplates({ context: { stage: 'test' } });
+    // cdk-nag compliance is the nag test's concern; here only the tables
+    // matter, so a nag finding elsewhere in the app must not hide them.
+    const templates = synthTemplates({
+      context: { stage: 'test' },
+      failOnValidationErrors: false,
+    });
     const entry = Object.entries(templates).find(([name]) =>
       name.startsWith('PushDelivery-Data-')
     );

@@ -84,11 +84,14 @@ const buildTestStack = (app: App): void => {
   const claim = new DynamoUpdateItem(stack, 'Claim', {
     table,
     key: { id: DynamoAttributeValue.fromString(JsonPath.stringAt('$.id')) },
-    updateExpression: 'SET #s = :claimed',
+    updateExpression: 'SET #s = :claimed, claimedAt = :at',
     conditionExpression: 'attribute_not_exists(#s)',
     expressionAttributeNames: { '#s': 'status' },
     expressionAttributeValues: {
       ':claimed': DynamoAttributeValue.fromString('claimed'),
+      ':at': DynamoAttributeValue.fromString(
+        JsonPath.stringAt('$$.State.EnteredTime')
+      ),
     },
     resultPath: JsonPath.DISCARD,
   });
@@ -163,6 +166,41 @@ const buildUnsupportedStack = (app: App): void => {
     ),
   });
 };
+
+/** A table in one stack read by a state machine in another. */
+const buildCrossStackApp = (app: App): void => {
+  const data = new Stack(app, 'EngineData');
+  const table = new Table(data, 'ItemsTable', {
+    partitionKey: { name: 'id', type: AttributeType.STRING },
+    billingMode: BillingMode.PAY_PER_REQUEST,
+  });
+  const service = new Stack(app, 'EngineService');
+  new StateMachine(service, 'Reader', {
+    definitionBody: DefinitionBody.fromChainable(
+      new DynamoGetItem(service, 'Read', {
+        table,
+        key: { id: DynamoAttributeValue.fromString(JsonPath.stringAt('$.id')) },
+      })
+    ),
+  });
+};
+
+describe('extractStateMachine', () => {
+  it('follows cross-stack imports to the local table name', () => {
+    // Prepare
+    const templates = synthTemplates({ build: buildCrossStackApp });
+
+    // Act
+    const extracted = extractStateMachine(templates, { prefix: 'x-' });
+
+    // Assess
+    expect(extracted.stackName).toBe('EngineService');
+    const read = extracted.definition.States.Read as unknown as {
+      Parameters: { TableName: string };
+    };
+    expect(read.Parameters.TableName).toMatch(/^x-ItemsTable[0-9A-F]{8}$/);
+  });
+});
 
 describe('LocalStateMachine on a synthesized CDK state machine', () => {
   let dynamo: LocalDynamo;
@@ -267,12 +305,15 @@ describe('LocalStateMachine on a synthesized CDK state machine', () => {
     expect(result.status).toBe('SUCCEEDED');
     const output = result.output as {
       push: { Payload: unknown; StatusCode: number; ExecutedVersion: string };
-      read: { Item: { status: { S: string } } };
+      read: { Item: { status: { S: string }; claimedAt: { S: string } } };
     };
     expect(output.push.Payload).toEqual({ id: 'happy-1', acked: true });
     expect(output.push.StatusCode).toBe(200);
     expect(output.push.ExecutedVersion).toBe('$LATEST');
     expect(output.read.Item.status.S).toBe('claimed');
+    const claimedAt = Date.parse(output.read.Item.claimedAt.S);
+    expect(claimedAt).toBeGreaterThanOrEqual(result.startDate.getTime());
+    expect(claimedAt).toBeLessThanOrEqual(Date.now());
     expect(sms.list()).toEqual([]);
   });
 
