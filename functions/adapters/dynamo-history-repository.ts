@@ -1,0 +1,95 @@
+import {
+  type DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { InvalidCursorError } from '../domain/errors.ts';
+import type {
+  HistoryEntry,
+  HistoryPage,
+  HistoryRepository,
+} from '../domain/ports.ts';
+
+/**
+ * History in DynamoDB: `userId` + `sortKey` (`${createdAt}#${messageId}`),
+ * read backwards for newest first. The cursor is the last sort key of a
+ * page, base64url-encoded with the user id so it cannot be replayed against
+ * another user's history.
+ */
+export class DynamoHistoryRepository implements HistoryRepository {
+  /**
+   * @param db the document client
+   * @param tableName the history table
+   */
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string
+  ) {}
+
+  async add(entry: HistoryEntry): Promise<void> {
+    await this.db.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...entry, sortKey: `${entry.createdAt}#${entry.messageId}` },
+      })
+    );
+  }
+
+  async page(
+    userId: string,
+    limit: number,
+    cursor?: string
+  ): Promise<HistoryPage> {
+    const start =
+      cursor === undefined ? undefined : decodeCursor(cursor, userId);
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'userId = :u',
+        ExpressionAttributeValues: { ':u': userId },
+        ScanIndexForward: false,
+        Limit: limit,
+        ExclusiveStartKey: start,
+      })
+    );
+    const entries = (out.Items ?? []).map(
+      ({ sortKey: _sk, ...entry }) => entry as HistoryEntry
+    );
+    const last = out.LastEvaluatedKey;
+    return {
+      entries,
+      ...(last
+        ? { nextCursor: encodeCursor(userId, String(last.sortKey)) }
+        : {}),
+    };
+  }
+}
+
+const encodeCursor = (userId: string, sortKey: string): string =>
+  Buffer.from(JSON.stringify({ u: userId, k: sortKey })).toString('base64url');
+
+const decodeCursor = (
+  cursor: string,
+  userId: string
+): Record<string, string> => {
+  try {
+    const parsed: unknown = JSON.parse(
+      Buffer.from(cursor, 'base64url').toString('utf8')
+    );
+    if (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      'u' in parsed &&
+      'k' in parsed &&
+      parsed.u === userId &&
+      typeof parsed.k === 'string'
+    ) {
+      return { userId, sortKey: parsed.k };
+    }
+  } catch {
+    // fall through: not base64url JSON
+  }
+  throw new InvalidCursorError(
+    'cursor is not valid: pass the nextCursor of the previous page unchanged'
+  );
+};

@@ -1,0 +1,144 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { Message } from '../domain/message.ts';
+import type { MessageRepository, MessageUpdate } from '../domain/ports.ts';
+
+/** Messages in DynamoDB, one item per message keyed by `messageId`. */
+export class DynamoMessageRepository implements MessageRepository {
+  /**
+   * @param db the document client
+   * @param tableName the messages table
+   */
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string
+  ) {}
+
+  async create(message: Message): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: message,
+          ConditionExpression: 'attribute_not_exists(messageId)',
+        })
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async get(messageId: string): Promise<Message | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { messageId },
+        ConsistentRead: true,
+      })
+    );
+    return Item as Message | undefined;
+  }
+
+  async getMany(messageIds: readonly string[]): Promise<Message[]> {
+    const found: Message[] = [];
+    for (let i = 0; i < messageIds.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = messageIds
+        .slice(i, i + 100)
+        .map((messageId) => ({ messageId }));
+      for (let round = 0; keys && keys.length > 0 && round < 5; round++) {
+        const out: BatchGetCommandOutput = await this.db.send(
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: keys } },
+          })
+        );
+        found.push(...((out.Responses?.[this.tableName] ?? []) as Message[]));
+        keys = out.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return found;
+  }
+
+  async update(
+    messageId: string,
+    update: MessageUpdate
+  ): Promise<Message | undefined> {
+    const names: Record<string, string> = { '#updatedAt': 'updatedAt' };
+    const values: Record<string, unknown> = {
+      ':updatedAt': new Date().toISOString(),
+    };
+    const sets = ['#updatedAt = :updatedAt'];
+    for (const [field, value] of Object.entries(update.set ?? {})) {
+      names[`#f_${field}`] = field;
+      values[`:f_${field}`] = value;
+      sets.push(`#f_${field} = :f_${field}`);
+    }
+    (update.putInMap ?? []).forEach((entry, i) => {
+      names[`#m${i}`] = entry.map;
+      names[`#k${i}`] = entry.key;
+      values[`:v${i}`] = entry.value;
+      const path = `#m${i}.#k${i}`;
+      sets.push(
+        'onlyIfAbsent' in entry && entry.onlyIfAbsent
+          ? `${path} = if_not_exists(${path}, :v${i})`
+          : `${path} = :v${i}`
+      );
+    });
+    if (update.timeline && update.timeline.length > 0) {
+      names['#timeline'] = 'timeline';
+      values[':timeline'] = update.timeline;
+      values[':none'] = [];
+      sets.push(
+        '#timeline = list_append(if_not_exists(#timeline, :none), :timeline)'
+      );
+    }
+
+    const conditions = ['attribute_exists(messageId)'];
+    const when = update.when ?? {};
+    if (when.statusIn) {
+      names['#status'] = 'status';
+      const list = when.statusIn.map((status, i) => {
+        values[`:s${i}`] = status;
+        return `:s${i}`;
+      });
+      conditions.push(`#status IN (${list.join(', ')})`);
+    }
+    if (when.delivery !== undefined) {
+      names['#delivery'] = 'delivery';
+      values[':delivery'] = when.delivery;
+      conditions.push('#delivery = :delivery');
+    }
+    if (when.notAcked) conditions.push('attribute_not_exists(ackedAt)');
+    if (when.pushAbsent !== undefined) {
+      names['#pushes'] = 'pushes';
+      names['#pushKey'] = when.pushAbsent;
+      conditions.push('attribute_not_exists(#pushes.#pushKey)');
+    }
+
+    try {
+      const { Attributes } = await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { messageId },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        })
+      );
+      return Attributes as Message | undefined;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+}

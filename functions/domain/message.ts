@@ -1,0 +1,206 @@
+import { z } from 'zod';
+
+/** Where a message is in its life. */
+export type MessageStatus =
+  | 'stored'
+  | 'sending'
+  | 'received'
+  | 'acknowledged'
+  | 'escalated'
+  | 'expired'
+  | 'failed';
+
+/** Statuses after which nothing more happens to a message (a late ACK aside). */
+export const TERMINAL_STATUSES: readonly MessageStatus[] = [
+  'acknowledged',
+  'escalated',
+  'expired',
+  'failed',
+];
+
+/** One line of a message's story. */
+export interface TimelineEvent {
+  /** ISO 8601 UTC. */
+  readonly at: string;
+  readonly event: string;
+  readonly detail?: string;
+}
+
+/** One push of one delivery attempt. */
+export interface PushRecord {
+  readonly attempt: number;
+  readonly delivery: number;
+  readonly jpushMsgId: string;
+  readonly registrationIds: readonly string[];
+  /** ISO time of the push; its date is what the Report API is asked for. */
+  readonly at: string;
+}
+
+/** How often and how long the system tries. */
+export interface DeliveryPolicy {
+  readonly intervalSeconds: number;
+  readonly maxAttempts: number;
+  readonly expiresInSeconds: number;
+}
+
+/** The stored message. */
+export interface Message {
+  readonly messageId: string;
+  readonly to: string;
+  readonly from?: string;
+  readonly title?: string;
+  readonly body: string;
+  readonly data?: Record<string, string>;
+  readonly idempotencyKey?: string;
+  readonly policy: DeliveryPolicy;
+  readonly escalationOnCall: boolean;
+  /** E.164 number of the recipient for an escalation SMS, or ''. */
+  readonly escalationSmsTo: string;
+  /** Text of the recipient's escalation SMS. */
+  readonly smsText: string;
+  readonly status: MessageStatus;
+  readonly attempts: number;
+  /** Which delivery (execution) is current; a re-stored message gets a new one. */
+  readonly delivery: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly expiresAt: string;
+  readonly timeline: readonly TimelineEvent[];
+  /** Pushes by "delivery.attempt". */
+  readonly pushes: Readonly<Record<string, PushRecord>>;
+  /** Registration ids the Report API confirmed, with the time it did. */
+  readonly deliveredTo: Readonly<Record<string, string>>;
+  /** The JPush `cid` chosen for each attempt ("delivery.attempt" → cid). */
+  readonly cids: Readonly<Record<string, string>>;
+  readonly ackedAt?: string;
+  readonly escalatedAt?: string;
+  readonly failureReason?: string;
+}
+
+/** Defaults and limits of the delivery policy. */
+export const POLICY_LIMITS = {
+  intervalSeconds: { default: 60, min: 1, max: 3600 },
+  maxAttempts: { default: 3, min: 1, max: 20 },
+  // JPush keeps offline messages at most 10 days (reference §2.5).
+  expiresInSeconds: { default: 86_400, min: 10, max: 864_000 },
+} as const;
+
+/** JPush's alias rule: ≤ 40 bytes of letters, digits, _, CJK and @!#$&*+=.|￥. */
+const ALIAS_CHARS = /^[\p{L}\p{N}_@!#$&*+=.|￥]+$/u;
+
+/** A user id usable as a JPush alias. */
+export const UserId = z
+  .string({ error: 'must be a string' })
+  .min(1, { error: 'must not be empty' })
+  .refine((v) => Buffer.byteLength(v, 'utf8') <= 40, {
+    error: 'must be at most 40 bytes (it is used as the JPush alias)',
+  })
+  .refine((v) => ALIAS_CHARS.test(v), {
+    error:
+      'may contain only letters, digits, _ and @!#$&*+=.|￥ (it is used as the JPush alias)',
+  });
+
+/** A JPush registration id as the app gets it from the JPush SDK. */
+export const RegistrationId = z
+  .string({ error: 'must be a string' })
+  .regex(/^[0-9a-zA-Z]{8,64}$/, {
+    error: 'must be the 8 to 64 letters and digits the JPush SDK returns',
+  });
+
+const E164 = z.string().regex(/^\+[1-9]\d{6,14}$/, {
+  error: 'must be a phone number in E.164 form, like +8613800000000',
+});
+
+const int = (limits: { min: number; max: number }) =>
+  z
+    .number({ error: 'must be a number' })
+    .int({ error: 'must be a whole number' })
+    .min(limits.min, { error: `must be at least ${limits.min}` })
+    .max(limits.max, { error: `must be at most ${limits.max}` });
+
+/** Body of `POST /v1/messages`. */
+export const SendMessageInput = z.strictObject({
+  to: UserId,
+  from: UserId.optional(),
+  title: z
+    .string()
+    .max(200, { error: 'must be at most 200 characters' })
+    .optional(),
+  body: z
+    .string({ error: 'is required and must be a string' })
+    .min(1, { error: 'must not be empty' })
+    .refine((v) => Buffer.byteLength(v, 'utf8') <= 2000, {
+      error: 'must be at most 2000 bytes (JPush limits a push to 4000)',
+    }),
+  data: z
+    .record(z.string(), z.string(), {
+      error: 'must be an object of string values',
+    })
+    .refine((v) => Buffer.byteLength(JSON.stringify(v), 'utf8') <= 1000, {
+      error: 'must be at most 1000 bytes as JSON',
+    })
+    .optional(),
+  idempotencyKey: z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .max(200, { error: 'must be at most 200 characters' })
+    .optional(),
+  policy: z
+    .strictObject({
+      intervalSeconds: int(POLICY_LIMITS.intervalSeconds).optional(),
+      maxAttempts: int(POLICY_LIMITS.maxAttempts).optional(),
+      expiresInSeconds: int(POLICY_LIMITS.expiresInSeconds).optional(),
+    })
+    .optional(),
+  escalation: z
+    .strictObject({
+      onCall: z.boolean({ error: 'must be true or false' }).optional(),
+      smsTo: E164.optional(),
+    })
+    .optional(),
+});
+export type SendMessageInput = z.infer<typeof SendMessageInput>;
+
+/** Fills a policy's defaults. */
+export const resolvePolicy = (
+  policy: SendMessageInput['policy']
+): DeliveryPolicy => ({
+  intervalSeconds:
+    policy?.intervalSeconds ?? POLICY_LIMITS.intervalSeconds.default,
+  maxAttempts: policy?.maxAttempts ?? POLICY_LIMITS.maxAttempts.default,
+  expiresInSeconds:
+    policy?.expiresInSeconds ?? POLICY_LIMITS.expiresInSeconds.default,
+});
+
+/** The text of the recipient's escalation SMS: title and body, ≤ 500 chars. */
+export const smsTextOf = (title: string | undefined, body: string): string => {
+  const text = title ? `${title}: ${body}` : body;
+  return text.length > 500 ? `${text.slice(0, 497)}...` : text;
+};
+
+/** Key of an attempt in the `pushes` and `cids` maps. */
+export const attemptKey = (delivery: number, attempt: number): string =>
+  `${delivery}.${attempt}`;
+
+/** Step Functions execution name of a message's nth delivery. */
+export const executionName = (messageId: string, delivery: number): string =>
+  delivery <= 1 ? messageId : `${messageId}-d${delivery}`;
+
+/** What `GET /v1/messages/{id}` shows. */
+export const toMessageView = (m: Message) => ({
+  messageId: m.messageId,
+  to: m.to,
+  ...(m.from === undefined ? {} : { from: m.from }),
+  ...(m.title === undefined ? {} : { title: m.title }),
+  body: m.body,
+  ...(m.data === undefined ? {} : { data: m.data }),
+  status: m.status,
+  attempts: m.attempts,
+  policy: m.policy,
+  createdAt: m.createdAt,
+  updatedAt: m.updatedAt,
+  expiresAt: m.expiresAt,
+  ...(m.ackedAt === undefined ? {} : { acknowledgedAt: m.ackedAt }),
+  ...(m.failureReason === undefined ? {} : { failureReason: m.failureReason }),
+  timeline: m.timeline,
+});

@@ -1,0 +1,156 @@
+import type {
+  Message,
+  MessageStatus,
+  PushRecord,
+  TimelineEvent,
+} from './message.ts';
+
+/** A change to a stored message, applied atomically. */
+export interface MessageUpdate {
+  readonly set?: Partial<
+    Pick<
+      Message,
+      | 'status'
+      | 'attempts'
+      | 'delivery'
+      | 'ackedAt'
+      | 'escalatedAt'
+      | 'failureReason'
+    >
+  >;
+  /** Entries to put in a map attribute. */
+  readonly putInMap?: ReadonlyArray<
+    | { map: 'deliveredTo'; key: string; value: string }
+    | { map: 'cids'; key: string; value: string; onlyIfAbsent?: boolean }
+    | { map: 'pushes'; key: string; value: PushRecord }
+  >;
+  /** Events appended to the timeline. */
+  readonly timeline?: readonly TimelineEvent[];
+  /** The update happens only when all of these hold. */
+  readonly when?: {
+    readonly statusIn?: readonly MessageStatus[];
+    readonly delivery?: number;
+    /** No ACK recorded yet. */
+    readonly notAcked?: boolean;
+    /** `pushes[key]` does not exist yet. */
+    readonly pushAbsent?: string;
+  };
+}
+
+/** Messages, their status and their timeline. */
+export interface MessageRepository {
+  /** Stores a new message; false when one with that id already exists. */
+  create(message: Message): Promise<boolean>;
+  get(messageId: string): Promise<Message | undefined>;
+  /** The messages with these ids that exist, in no particular order. */
+  getMany(messageIds: readonly string[]): Promise<Message[]>;
+  /**
+   * Applies an update; resolves to the message after it, or undefined when
+   * the message does not exist or a `when` condition did not hold.
+   */
+  update(
+    messageId: string,
+    update: MessageUpdate
+  ): Promise<Message | undefined>;
+}
+
+/** A user logged in on a device. */
+export interface Session {
+  readonly userId: string;
+  readonly registrationId: string;
+  readonly platform: 'android' | 'ios';
+  readonly since: string;
+}
+
+/** Who is logged in where. */
+export interface SessionRepository {
+  listByUser(userId: string): Promise<Session[]>;
+  put(session: Session): Promise<void>;
+  delete(userId: string, registrationId: string): Promise<void>;
+}
+
+/** The one user logged in on a device. */
+export interface DeviceOwner {
+  readonly registrationId: string;
+  readonly userId: string;
+  readonly platform: 'android' | 'ios';
+  readonly since: string;
+}
+
+/** Devices and their current user. */
+export interface DeviceRepository {
+  get(registrationId: string): Promise<DeviceOwner | undefined>;
+  /** Records the device's new owner; resolves to the previous one. */
+  put(owner: DeviceOwner): Promise<DeviceOwner | undefined>;
+  /** Forgets the owner if it is still `userId`. */
+  deleteIfOwner(registrationId: string, userId: string): Promise<void>;
+}
+
+/** A message waiting in the offline store. */
+export interface StoredMessage {
+  readonly userId: string;
+  /** Sort key: `${createdAt}#${messageId}`, so the oldest comes first. */
+  readonly storedKey: string;
+  readonly messageId: string;
+  /** The delivery number the next execution will use. */
+  readonly delivery: number;
+  readonly expiresAt: string;
+}
+
+/** Messages for users with no session. */
+export interface OfflineStore {
+  put(item: StoredMessage): Promise<void>;
+  /** The user's stored messages, oldest first. */
+  list(userId: string): Promise<StoredMessage[]>;
+  delete(userId: string, storedKey: string): Promise<void>;
+}
+
+/** One line of a user's history. */
+export interface HistoryEntry {
+  readonly userId: string;
+  readonly messageId: string;
+  readonly createdAt: string;
+  /** `in` for messages the user received, `out` for sent ones. */
+  readonly direction: 'in' | 'out';
+}
+
+/** A page of history. */
+export interface HistoryPage {
+  readonly entries: HistoryEntry[];
+  /** Opaque; present when there may be more. */
+  readonly nextCursor?: string;
+}
+
+/** Each user's messages, newest first. */
+export interface HistoryRepository {
+  add(entry: HistoryEntry): Promise<void>;
+  /** @throws InvalidCursorError when the cursor was not made by this store */
+  page(userId: string, limit: number, cursor?: string): Promise<HistoryPage>;
+}
+
+/** What a delivery execution needs as input. */
+export interface DeliveryRequest {
+  readonly messageId: string;
+  readonly delivery: number;
+  readonly intervalSeconds: number;
+  readonly maxAttempts: number;
+}
+
+/** Starts the delivery cycle (the state machine) for a message. */
+export interface DeliveryStarter {
+  /** Idempotent: the same request twice starts one execution. */
+  start(request: DeliveryRequest): Promise<void>;
+}
+
+/** Source of the current time. */
+export interface Clock {
+  now(): Date;
+}
+
+/** The system clock. */
+export const systemClock: Clock = { now: () => new Date() };
+
+/** The key that signs ACK tokens. */
+export interface AckKeySource {
+  key(): Promise<Buffer>;
+}

@@ -1,0 +1,145 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  type DispatchDeps,
+  startDelivery,
+  storedItemOf,
+  storeForLater,
+} from './dispatch.ts';
+import {
+  type Message,
+  type MessageStatus,
+  resolvePolicy,
+  type SendMessageInput,
+  smsTextOf,
+} from './message.ts';
+import type { HistoryRepository } from './ports.ts';
+
+/** What sending needs. */
+export interface SendMessageDeps extends DispatchDeps {
+  readonly history: HistoryRepository;
+}
+
+/** What the backend gets back. */
+export interface SendMessageResult {
+  readonly messageId: string;
+  readonly status: MessageStatus;
+  /** false when the idempotency key matched an earlier message. */
+  readonly created: boolean;
+}
+
+/**
+ * The message id: derived from the idempotency key when there is one (so two
+ * concurrent requests with one key compute one id and one execution name),
+ * else time-ordered and random.
+ */
+export const messageIdFor = (idempotencyKey: string | undefined, now: Date) =>
+  idempotencyKey === undefined
+    ? `m${now.getTime().toString(36)}${randomBytes(8).toString('hex')}`
+    : `k${createHash('sha256').update(idempotencyKey).digest('base64url').slice(0, 32)}`;
+
+/**
+ * Accepts a message for delivery.
+ * Primary course: 1. derive the id  2. return the earlier message for a
+ * repeated idempotency key  3. store the message  4. record it in the
+ * history of both users  5. start the delivery cycle when the recipient has a
+ * session, else keep it in the offline store.
+ */
+export const sendMessage = async (
+  input: SendMessageInput,
+  deps: SendMessageDeps
+): Promise<SendMessageResult> => {
+  const now = deps.clock.now();
+  const messageId = messageIdFor(input.idempotencyKey, now);
+  const earlier = await deps.messages.get(messageId);
+  if (earlier) return resume(earlier, deps);
+
+  const sessions = await deps.sessions.listByUser(input.to);
+  const policy = resolvePolicy(input.policy);
+  const at = now.toISOString();
+  const message: Message = {
+    messageId,
+    to: input.to,
+    ...(input.from === undefined ? {} : { from: input.from }),
+    ...(input.title === undefined ? {} : { title: input.title }),
+    body: input.body,
+    ...(input.data === undefined ? {} : { data: input.data }),
+    ...(input.idempotencyKey === undefined
+      ? {}
+      : { idempotencyKey: input.idempotencyKey }),
+    policy,
+    escalationOnCall: input.escalation?.onCall ?? true,
+    escalationSmsTo: input.escalation?.smsTo ?? '',
+    smsText: smsTextOf(input.title, input.body),
+    status: sessions.length > 0 ? 'sending' : 'stored',
+    attempts: 0,
+    delivery: 1,
+    createdAt: at,
+    updatedAt: at,
+    expiresAt: new Date(
+      now.getTime() + policy.expiresInSeconds * 1000
+    ).toISOString(),
+    timeline: [
+      {
+        at,
+        event: 'accepted',
+        detail: input.from
+          ? `chat message from ${input.from} to ${input.to}`
+          : `message to ${input.to}`,
+      },
+    ],
+    pushes: {},
+    deliveredTo: {},
+    cids: {},
+  };
+  if (!(await deps.messages.create(message))) {
+    const winner = await deps.messages.get(messageId);
+    if (winner) return resume(winner, deps);
+  }
+  await deps.history.add({
+    userId: message.to,
+    messageId,
+    createdAt: at,
+    direction: 'in',
+  });
+  if (message.from !== undefined && message.from !== message.to) {
+    await deps.history.add({
+      userId: message.from,
+      messageId,
+      createdAt: at,
+      direction: 'out',
+    });
+  }
+  if (sessions.length > 0) {
+    await startDelivery(message, 1, deps);
+    return { messageId, status: 'sending', created: true };
+  }
+  const stored = await storeForLater(
+    message,
+    1,
+    `${message.to} has no session; kept until the next login`,
+    deps
+  );
+  return { messageId, status: stored ? 'stored' : 'sending', created: true };
+};
+
+/**
+ * Answers a repeated idempotency key. If the first request died between
+ * storing the message and starting its delivery, this starts it (the start
+ * is idempotent by execution name, so a delivery already running is not
+ * doubled).
+ */
+const resume = async (
+  message: Message,
+  deps: SendMessageDeps
+): Promise<SendMessageResult> => {
+  if (message.status === 'sending' && message.attempts === 0) {
+    await startDelivery(message, message.delivery, deps);
+  } else if (message.status === 'stored') {
+    await deps.offline.put(storedItemOf(message, message.delivery));
+  }
+  return {
+    messageId: message.messageId,
+    status: message.status,
+    created: false,
+  };
+};

@@ -1,0 +1,34 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { z } from 'zod';
+import { acknowledge } from '../domain/acknowledge.ts';
+import type { AppDeps } from '../shared/deps.ts';
+import { jsonResponse, parseJsonBody, withHttpErrors } from '../shared/http.ts';
+import { lambdaHandler } from '../shared/lambda.ts';
+import { logger, metrics } from '../shared/powertools.ts';
+
+const AckInput = z.strictObject({
+  token: z
+    .string({ error: 'is required: the ackToken from the push extras' })
+    .min(1, { error: 'must not be empty' })
+    .max(200, { error: 'is too long to be an ACK token' }),
+});
+
+/** `POST /v1/messages/{messageId}/ack`: the app confirms receipt. */
+export const createHandler = (deps: AppDeps) =>
+  withHttpErrors(async (event: APIGatewayProxyEventV2) => {
+    const messageId = event.pathParameters?.messageId ?? '';
+    logger.appendKeys({ messageId });
+    const { token } = parseJsonBody(event, AckInput);
+    const result = await acknowledge({ messageId, token }, deps);
+    logger.info('ACK received', { result });
+    if (result === 'acknowledged') {
+      metrics.addMetric('MessageAcknowledged', MetricUnit.Count, 1);
+    } else if (result === 'late') {
+      metrics.addMetric('MessageAcknowledgedLate', MetricUnit.Count, 1);
+    }
+    return jsonResponse(204);
+  });
+
+/** The Lambda entry point. */
+export const handler = lambdaHandler(createHandler);

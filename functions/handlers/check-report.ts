@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { type CheckReportResult, checkReport } from '../domain/check-report.ts';
+import { JPushError } from '../domain/jpush.ts';
+import type { AppDeps } from '../shared/deps.ts';
+import { lambdaHandler } from '../shared/lambda.ts';
+import { logger } from '../shared/powertools.ts';
+
+const CheckReportEvent = z.object({
+  messageId: z.string().min(1),
+  delivery: z.number().int().min(1),
+  attempt: z.number().int().min(1),
+  push: z.object({
+    outcome: z.enum([
+      'pushed',
+      'no-target',
+      'awaiting-ack',
+      'done',
+      'stored',
+      'expired',
+      'push-failed',
+    ]),
+    jpushMsgId: z.string().regex(/^\d+$/).optional(),
+    targets: z.array(z.string()),
+    pushDate: z.string().optional(),
+  }),
+});
+
+/** The Check Report step of the delivery cycle. */
+export const createHandler =
+  (deps: AppDeps) =>
+  async (event: unknown): Promise<CheckReportResult> => {
+    const input = CheckReportEvent.parse(event);
+    logger.appendKeys({ messageId: input.messageId, attempt: input.attempt });
+    try {
+      const result = await checkReport(
+        { ...input, push: { ...input.push, outcome: 'pushed' } },
+        deps
+      );
+      logger.info('Report checked', {
+        jpushMsgId: input.push.jpushMsgId,
+        delivered: result.delivered.length,
+        pending: result.pending.length,
+      });
+      return result;
+    } catch (error) {
+      if (error instanceof JPushError) {
+        logger.warn('JPush report call failed', {
+          errorName: error.name,
+          httpStatus: error.httpStatus,
+          jpushCode: error.code,
+          reason: error.message,
+        });
+      }
+      throw error;
+    }
+  };
+
+/** The Lambda entry point. */
+export const handler = lambdaHandler(createHandler);

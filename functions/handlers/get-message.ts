@@ -1,0 +1,17 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { getMessage } from '../domain/get-message.ts';
+import type { AppDeps } from '../shared/deps.ts';
+import { jsonResponse, withHttpErrors } from '../shared/http.ts';
+import { lambdaHandler } from '../shared/lambda.ts';
+import { logger } from '../shared/powertools.ts';
+
+/** `GET /v1/messages/{messageId}`: status and timeline. */
+export const createHandler = (deps: AppDeps) =>
+  withHttpErrors(async (event: APIGatewayProxyEventV2) => {
+    const messageId = event.pathParameters?.messageId ?? '';
+    logger.appendKeys({ messageId });
+    return jsonResponse(200, await getMessage(messageId, deps));
+  });
+
+/** The Lambda entry point. */
+export const handler = lambdaHandler(createHandler);

@@ -1,0 +1,57 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { z } from 'zod';
+import { JPushError } from '../domain/jpush.ts';
+import {
+  type PushAttemptResult,
+  runPushAttempt,
+} from '../domain/push-attempt.ts';
+import type { AppDeps } from '../shared/deps.ts';
+import { lambdaHandler } from '../shared/lambda.ts';
+import { logger, metrics } from '../shared/powertools.ts';
+
+/** What the state machine's Push step sends. */
+export const PushEvent = z.object({
+  messageId: z.string().min(1),
+  delivery: z.number().int().min(1),
+  attempt: z.number().int().min(1),
+});
+
+/**
+ * The Push step of the delivery cycle. Retryable JPush errors are rethrown
+ * with their class name (`JPushRateLimitError`, `JPushServerError`,
+ * `JPushUnknownOutcomeError`), which the state machine's Retry matches.
+ */
+export const createHandler =
+  (deps: AppDeps) =>
+  async (event: unknown): Promise<PushAttemptResult> => {
+    const input = PushEvent.parse(event);
+    logger.appendKeys({ messageId: input.messageId, attempt: input.attempt });
+    try {
+      const result = await runPushAttempt(input, deps);
+      logger.info('Push attempt', {
+        outcome: result.outcome,
+        jpushMsgId: result.jpushMsgId,
+        devices: result.targets.length,
+      });
+      if (result.outcome === 'pushed') {
+        metrics.addMetric('PushSent', MetricUnit.Count, 1);
+      } else if (result.outcome === 'expired') {
+        metrics.addMetric('MessageExpired', MetricUnit.Count, 1);
+      }
+      return result;
+    } catch (error) {
+      if (error instanceof JPushError) {
+        logger.warn('JPush call failed', {
+          errorName: error.name,
+          httpStatus: error.httpStatus,
+          jpushCode: error.code,
+          reason: error.message,
+          rateLimit: error.rateLimit,
+        });
+      }
+      throw error;
+    }
+  };
+
+/** The Lambda entry point. */
+export const handler = lambdaHandler(createHandler);

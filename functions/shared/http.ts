@@ -1,0 +1,139 @@
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+} from 'aws-lambda';
+import type { z } from 'zod';
+import {
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+} from '../domain/errors.ts';
+import { logger } from './powertools.ts';
+
+/** The largest request body the API reads. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+/** The body is larger than the API accepts. */
+export class PayloadTooLargeError extends Error {
+  public readonly name = 'PayloadTooLargeError';
+}
+
+/** A JSON response. */
+export const jsonResponse = (
+  statusCode: number,
+  body?: unknown
+): APIGatewayProxyStructuredResultV2 => ({
+  statusCode,
+  headers: { 'content-type': 'application/json; charset=utf-8' },
+  body: body === undefined ? '' : JSON.stringify(body),
+});
+
+/**
+ * Parses and validates a JSON request body.
+ * @throws ValidationError naming every field that is wrong
+ * @throws PayloadTooLargeError over 64 KiB
+ */
+export const parseJsonBody = <S extends z.ZodType>(
+  event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded'>,
+  schema: S
+): z.infer<S> => {
+  const text = event.isBase64Encoded
+    ? Buffer.from(event.body ?? '', 'base64').toString('utf8')
+    : (event.body ?? '');
+  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) {
+    throw new PayloadTooLargeError(
+      `The request body is larger than ${MAX_BODY_BYTES / 1024} KiB.`
+    );
+  }
+  if (text.trim() === '') {
+    throw new ValidationError('The request needs a JSON body.');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ValidationError('The request body is not valid JSON.');
+  }
+  return parseWith(schema, json, 'body');
+};
+
+/**
+ * Validates a value (a body, a path or query parameter set) with a schema.
+ * @param where what the value is, for the message ("body", "query")
+ * @throws ValidationError naming every field that is wrong
+ */
+export const parseWith = <S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: string
+): z.infer<S> => {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return `${path ? `${path}: ` : ''}unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    }
+    if (issue.code === 'invalid_type' && issue.input === undefined) {
+      return `${path || where}: is required`;
+    }
+    return `${path || where}: ${issue.message}`;
+  });
+  throw new ValidationError(
+    `Invalid request ${where}: ${problems.join('; ')}.`
+  );
+};
+
+/**
+ * The one mapping from errors to HTTP responses. Anything unexpected is a
+ * 500 whose body says nothing about the error; the error goes to the log.
+ */
+export const errorResponse = (
+  error: unknown
+): APIGatewayProxyStructuredResultV2 => {
+  if (error instanceof ValidationError) {
+    return jsonResponse(400, {
+      error: { code: 'ValidationError', message: error.message },
+    });
+  }
+  if (error instanceof ForbiddenError) {
+    return jsonResponse(403, {
+      error: { code: 'Forbidden', message: error.message },
+    });
+  }
+  if (error instanceof NotFoundError) {
+    return jsonResponse(404, {
+      error: { code: 'NotFound', message: error.message },
+    });
+  }
+  if (error instanceof PayloadTooLargeError) {
+    return jsonResponse(413, {
+      error: { code: 'PayloadTooLarge', message: error.message },
+    });
+  }
+  logger.error('Request failed', { error });
+  return jsonResponse(500, {
+    error: {
+      code: 'InternalError',
+      message:
+        'Something went wrong on our side. It has been logged; please retry.',
+    },
+  });
+};
+
+/** Wraps an HTTP handler so every error becomes a JSON error response. */
+export const withHttpErrors =
+  (
+    handler: (
+      event: APIGatewayProxyEventV2
+    ) => Promise<APIGatewayProxyStructuredResultV2>
+  ) =>
+  async (
+    event: APIGatewayProxyEventV2
+  ): Promise<APIGatewayProxyStructuredResultV2> => {
+    try {
+      return await handler(event);
+    } catch (error) {
+      return errorResponse(error);
+    }
+  };

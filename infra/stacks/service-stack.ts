@@ -1,0 +1,264 @@
+import {
+  ArnFormat,
+  CfnOutput,
+  Duration,
+  Stack,
+  type StackProps,
+  Validations,
+} from 'aws-cdk-lib';
+import {
+  type CfnStage,
+  HttpApi,
+  HttpMethod,
+  HttpNoneAuthorizer,
+  HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { SmsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../config.ts';
+import { DeliveryStateMachine } from '../constructs/delivery-state-machine.ts';
+import { ServiceFunction } from '../constructs/service-function.ts';
+import type { DataStack } from './data-stack.ts';
+
+/** Props of {@link ServiceStack}. */
+export interface ServiceStackProps extends StackProps {
+  readonly config: EnvironmentConfig;
+  /** The tables and secrets. */
+  readonly data: DataStack;
+}
+
+/** The stateless half: functions, the delivery state machine, the API, SNS. */
+export class ServiceStack extends Stack {
+  public readonly api: HttpApi;
+  public readonly delivery: DeliveryStateMachine;
+  public readonly onCallTopic: Topic;
+
+  constructor(scope: Construct, id: string, props: ServiceStackProps) {
+    super(scope, id, props);
+    const { config, data } = props;
+    const stateMachineName = `PushDelivery-${config.stage}`;
+    // Built from the name rather than taken from the state machine: the Push
+    // function may start a delivery (a re-stored message whose user logged
+    // in at that moment) and is itself a step of the machine.
+    const stateMachineArn = this.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+
+    const fn = (id: string, handlerName: string, timeout = 10) =>
+      new ServiceFunction(this, id, {
+        handlerName,
+        timeout: Duration.seconds(timeout),
+        logRetention: config.logRetention,
+        logRemovalPolicy: config.removalPolicy,
+        logLevel: config.logLevel,
+      });
+    const useJPush = (f: ServiceFunction) => {
+      f.fn.addEnvironment('JPUSH_PUSH_BASE_URL', config.jpush.pushBaseUrl);
+      f.fn.addEnvironment('JPUSH_REPORT_BASE_URL', config.jpush.reportBaseUrl);
+      f.fn.addEnvironment('JPUSH_DEVICE_BASE_URL', config.jpush.deviceBaseUrl);
+      f.fn.addEnvironment(
+        'JPUSH_TIMEOUT_MS',
+        String(config.jpushTimeout.toMilliseconds())
+      );
+      return f.bindSecret({
+        secret: data.jpushCredentials,
+        envVar: 'JPUSH_CREDENTIALS_SECRET_ARN',
+      });
+    };
+    const startsDeliveries = (f: ServiceFunction) => {
+      f.fn.addEnvironment('STATE_MACHINE_ARN', stateMachineArn);
+      f.fn.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['states:StartExecution'],
+          resources: [stateMachineArn],
+        })
+      );
+      return f;
+    };
+    const signsAcks = (f: ServiceFunction) =>
+      f.bindSecret({
+        secret: data.ackSigningKey,
+        envVar: 'ACK_KEY_SECRET_ARN',
+      });
+
+    // The delivery cycle's code steps.
+    const push = fn('PushFunction', 'push', 30)
+      .bindTable({
+        table: data.messages,
+        access: 'readWrite',
+        envVar: 'MESSAGES_TABLE_NAME',
+      })
+      .bindTable({
+        table: data.sessions,
+        access: 'read',
+        envVar: 'SESSIONS_TABLE_NAME',
+      })
+      .bindTable({
+        table: data.offlineStore,
+        access: 'readWrite',
+        envVar: 'OFFLINE_STORE_TABLE_NAME',
+      });
+    useJPush(push);
+    signsAcks(push);
+    startsDeliveries(push);
+    const checkReport = fn('CheckReportFunction', 'check-report', 30).bindTable(
+      {
+        table: data.messages,
+        access: 'readWrite',
+        envVar: 'MESSAGES_TABLE_NAME',
+      }
+    );
+    useJPush(checkReport);
+
+    const topicKey = new Key(this, 'OnCallTopicKey', {
+      enableKeyRotation: true,
+      description: 'Encrypts the on-call escalation topic.',
+    });
+    this.onCallTopic = new Topic(this, 'OnCallTopic', {
+      displayName: 'Push delivery escalations',
+      masterKey: topicKey,
+      enforceSSL: true,
+    });
+    for (const phone of config.onCallPhoneNumbers) {
+      this.onCallTopic.addSubscription(new SmsSubscription(phone));
+    }
+
+    this.delivery = new DeliveryStateMachine(this, 'Delivery', {
+      stateMachineName,
+      messagesTable: data.messages,
+      pushFunction: push.fn,
+      checkReportFunction: checkReport.fn,
+      onCallTopic: this.onCallTopic,
+      logRetention: config.logRetention,
+      logRemovalPolicy: config.removalPolicy,
+    });
+
+    // The API.
+    const sendMessage = startsDeliveries(
+      fn('SendMessageFunction', 'send-message')
+        .bindTable({
+          table: data.messages,
+          access: 'readWrite',
+          envVar: 'MESSAGES_TABLE_NAME',
+        })
+        .bindTable({
+          table: data.sessions,
+          access: 'read',
+          envVar: 'SESSIONS_TABLE_NAME',
+        })
+        .bindTable({
+          table: data.offlineStore,
+          access: 'readWrite',
+          envVar: 'OFFLINE_STORE_TABLE_NAME',
+        })
+        .bindTable({
+          table: data.history,
+          access: 'readWrite',
+          envVar: 'HISTORY_TABLE_NAME',
+        })
+    );
+    const getMessage = fn('GetMessageFunction', 'get-message').bindTable({
+      table: data.messages,
+      access: 'read',
+      envVar: 'MESSAGES_TABLE_NAME',
+    });
+    const ackMessage = signsAcks(
+      fn('AckMessageFunction', 'ack-message').bindTable({
+        table: data.messages,
+        access: 'readWrite',
+        envVar: 'MESSAGES_TABLE_NAME',
+      })
+    );
+
+    const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
+      retention: config.logRetention,
+      removalPolicy: config.removalPolicy,
+    });
+    this.api = new HttpApi(this, 'Api', {
+      description: 'Guaranteed push delivery API (v1)',
+      createDefaultStage: false,
+      defaultAuthorizer: new HttpIamAuthorizer(),
+    });
+    const stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+      },
+      throttle: { rateLimit: 200, burstLimit: 400 },
+    });
+    // The L2 stage has no access log format setting; JSON lines, no bodies.
+    (stage.node.defaultChild as CfnStage).addPropertyOverride(
+      'AccessLogSettings.Format',
+      JSON.stringify({
+        requestId: '$context.requestId',
+        ip: '$context.identity.sourceIp',
+        caller: '$context.identity.caller',
+        requestTime: '$context.requestTime',
+        routeKey: '$context.routeKey',
+        status: '$context.status',
+        responseLength: '$context.responseLength',
+        integrationError: '$context.integrationErrorMessage',
+      })
+    );
+    Validations.of(stage).acknowledge({
+      id: 'Serverless-APIGWStructuredLogging',
+      reason:
+        'The format is JSON, set by the property override above, which cdk-nag does not see.',
+    });
+    const route = (
+      method: HttpMethod,
+      path: string,
+      f: ServiceFunction,
+      open = false
+    ) =>
+      this.api.addRoutes({
+        path,
+        methods: [method],
+        integration: new HttpLambdaIntegration(`${f.node.id}Integration`, f.fn),
+        ...(open ? { authorizer: new HttpNoneAuthorizer() } : {}),
+      });
+    route(HttpMethod.POST, '/v1/messages', sendMessage);
+    route(HttpMethod.GET, '/v1/messages/{messageId}', getMessage);
+    const [ackRoute] = route(
+      HttpMethod.POST,
+      '/v1/messages/{messageId}/ack',
+      ackMessage,
+      true
+    );
+    if (ackRoute) {
+      Validations.of(ackRoute).acknowledge(
+        {
+          id: 'AwsSolutions-APIG4',
+          reason:
+            'The app ACK route is authorized by the HMAC token that only the pushed device holds; it is checked in constant time by the function.',
+        },
+        {
+          id: 'AwsSolutions-COG4',
+          reason:
+            'Mobile apps acknowledge with the per-message HMAC token, not a Cognito identity.',
+        }
+      );
+    }
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
+    new CfnOutput(this, 'StateMachineArn', {
+      value: this.delivery.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, 'OnCallTopicArn', { value: this.onCallTopic.topicArn });
+    new CfnOutput(this, 'MessagesTableName', {
+      value: data.messages.tableName,
+    });
+  }
+}
