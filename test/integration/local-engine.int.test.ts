@@ -552,6 +552,70 @@ describe('LocalStateMachine on a synthesized CDK state machine', () => {
     expect(Item?.status?.S).toBe('claimed');
   });
 
+  it('scales each retry pause per attempt, honouring BackoffRate', async () => {
+    // Prepare
+    const events: string[] = [];
+    const local = new LocalStateMachine(
+      {
+        StartAt: 'Flaky',
+        States: {
+          Flaky: {
+            Type: 'Task',
+            Resource: 'arn:aws:states:::lambda:invoke',
+            Parameters: {
+              FunctionName:
+                'arn:aws:lambda:us-east-1:123456789012:function:Flaky',
+              'Payload.$': '$',
+            },
+            Retry: [
+              {
+                ErrorEquals: ['Busy'],
+                IntervalSeconds: 1,
+                BackoffRate: 10,
+                MaxAttempts: 2,
+              },
+            ],
+            End: true,
+          },
+        },
+      },
+      createTaskMapper({
+        dynamodb: dynamo.client,
+        sms,
+        tableNames,
+        lambdas: () => async () => {
+          throw Object.assign(new Error('busy'), { name: 'Busy' });
+        },
+      }),
+      { timeScale: 0.01, onEvent: ({ event }) => events.push(event.type) }
+    );
+    machine = local;
+
+    // Act
+    await local.startExecution({ name: 'backoff-1' });
+    const result = await local.waitForExecution('backoff-1');
+
+    // Assess
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('Busy');
+    const history = local.getExecutionHistory('backoff-1');
+    const failedAt = history
+      .filter((e) => e.type === 'StateFailed')
+      .map((e) => e.timestamp);
+    const retriedAt = history
+      .filter((e) => e.type === 'StateRetried')
+      .map((e) => e.timestamp);
+    expect(retriedAt.length).toBe(2);
+    // 1 s then 10 s, scaled by 0.01: 10 ms then 100 ms.
+    const pauses = retriedAt.map((at, i) => at - (failedAt[i] ?? at));
+    expect(pauses[0]).toBeGreaterThanOrEqual(9);
+    expect(pauses[0]).toBeLessThan(90);
+    expect(pauses[1]).toBeGreaterThanOrEqual(99);
+    expect(pauses[1]).toBeLessThan(600);
+    expect(events).toContain('StateRetried');
+    expect(events.at(-1)).toBe('ExecutionFailed');
+  });
+
   it('fails at construction, not mid-run, for a resource with no local stand-in', () => {
     // Prepare
     const unsupported = extractStateMachine(
