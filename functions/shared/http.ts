@@ -74,7 +74,12 @@ export const parseWith = <S extends z.ZodType>(
     if (issue.code === 'unrecognized_keys') {
       return `${path ? `${path}: ` : ''}unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     }
-    if (issue.code === 'invalid_type' && issue.input === undefined) {
+    // zod 4 leaves `issue.input` out unless asked to (and it should stay
+    // out: it may be a secret), so look up whether the field was given.
+    if (
+      issue.code === 'invalid_type' &&
+      valueAt(value, issue.path) === undefined
+    ) {
       return `${path || where}: is required`;
     }
     return `${path || where}: ${issue.message}`;
@@ -83,6 +88,15 @@ export const parseWith = <S extends z.ZodType>(
     `Invalid request ${where}: ${problems.join('; ')}.`
   );
 };
+
+const valueAt = (value: unknown, path: readonly PropertyKey[]): unknown =>
+  path.reduce<unknown>(
+    (node, key) =>
+      typeof node === 'object' && node !== null
+        ? (node as Record<PropertyKey, unknown>)[key]
+        : undefined,
+    value
+  );
 
 /**
  * The one mapping from errors to HTTP responses. Anything unexpected is a
