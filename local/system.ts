@@ -1,0 +1,412 @@
+import './polyfills.ts';
+import { randomBytes } from 'node:crypto';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { JPushClient } from '../functions/adapters/jpush-client.ts';
+import { deliveryInput } from '../functions/adapters/sfn-delivery-starter.ts';
+import type { JPushPort } from '../functions/domain/jpush.ts';
+import { executionName } from '../functions/domain/message.ts';
+import {
+  type Clock,
+  type DeliveryRequest,
+  type DeliveryStarter,
+  systemClock,
+} from '../functions/domain/ports.ts';
+import {
+  type AppDeps,
+  documentClient,
+  dynamoRepositories,
+} from '../functions/shared/deps.ts';
+import { logger } from '../functions/shared/powertools.ts';
+import {
+  type CfnTemplate,
+  createTablesFromTemplate,
+  type LocalDynamo,
+  startDynalite,
+} from './dynamo.ts';
+import {
+  createTaskMapper,
+  extractStateMachine,
+  type LocalExecutionEvent,
+  LocalStateMachine,
+  synthTemplates,
+} from './engine/index.ts';
+import {
+  type ApiHandler,
+  matchRoute,
+  readBody,
+  routesFromTemplate,
+  sendApiResult,
+  sendJsonError,
+  toApiEvent,
+} from './http-api.ts';
+import {
+  DEFAULT_APP_KEY,
+  DEFAULT_MASTER_SECRET,
+  type JPushSimulator,
+  type SimulatorOptions,
+  startJPushSimulator,
+} from './jpush-simulator/index.ts';
+import { SmsSink } from './sms-sink.ts';
+
+/** Real JPush credentials and hosts, for local mode against real JPush. */
+export interface RealJPushOptions {
+  readonly appKey: string;
+  readonly masterSecret: string;
+  readonly pushBaseUrl?: string;
+  readonly reportBaseUrl?: string;
+  readonly deviceBaseUrl?: string;
+}
+
+/** Options of {@link startLocalSystem}. */
+export interface LocalSystemOptions {
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** @default 0 (a free port) */
+  readonly port?: number;
+  /** Multiplies every wait and retry interval of the state machine. @default 1 */
+  readonly timeScale?: number;
+  /** dynalite data directory. @default in memory */
+  readonly dataDir?: string;
+  /** Push through real JPush instead of the simulator. */
+  readonly jpush?: RealJPushOptions;
+  /** Simulator settings (simulator mode only). */
+  readonly simulator?: Omit<SimulatorOptions, 'host' | 'port' | 'ackBaseUrl'>;
+  /** Phone numbers subscribed to the on-call topic. */
+  readonly onCallPhoneNumbers?: readonly string[];
+  /** ACK signing key. @default random per start */
+  readonly ackKey?: Buffer;
+  readonly clock?: Clock;
+  /** Every state machine event, for a live view. */
+  readonly onExecutionEvent?: (event: LocalExecutionEvent) => void;
+  /** Extra routes served before the API (e.g. the live page). */
+  readonly extraRoutes?: (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL
+  ) => boolean | Promise<boolean>;
+}
+
+/** The whole system running on one machine. */
+export interface LocalSystem {
+  /** Base URL of the HTTP API (and of `/local/*`). */
+  readonly url: string;
+  /** The JPush simulator, unless real JPush is used. */
+  readonly simulator?: JPushSimulator;
+  readonly sms: SmsSink;
+  readonly stateMachine: LocalStateMachine;
+  readonly deps: AppDeps;
+  readonly dynamo: LocalDynamo;
+  readonly templates: Record<string, CfnTemplate>;
+  close(): Promise<void>;
+}
+
+/** Starts deliveries on the local state machine, like `SfnDeliveryStarter`. */
+class LocalDeliveryStarter implements DeliveryStarter {
+  constructor(private readonly machine: () => LocalStateMachine) {}
+
+  async start(request: DeliveryRequest): Promise<void> {
+    try {
+      await this.machine().startExecution({
+        name: executionName(request.messageId, request.delivery),
+        input: JSON.parse(deliveryInput(request)),
+      });
+    } catch (error) {
+      if (
+        !(error instanceof Error && error.name === 'ExecutionAlreadyExists')
+      ) {
+        throw error;
+      }
+    }
+  }
+}
+
+const byPrefix = (names: Record<string, string>, prefix: string): string => {
+  const id = Object.keys(names).find((logicalId) =>
+    logicalId.startsWith(prefix)
+  );
+  if (!id) throw new Error(`The template has no ${prefix}.`);
+  return names[id] as string;
+};
+
+/** A module under functions/handlers, loaded once. */
+const loadHandlerModule = (() => {
+  const modules = new Map<string, Promise<Record<string, unknown>>>();
+  return (entry: string) => {
+    let mod = modules.get(entry);
+    if (!mod) {
+      mod = import(new URL(`../${entry}`, import.meta.url).href) as Promise<
+        Record<string, unknown>
+      >;
+      modules.set(entry, mod);
+    }
+    return mod;
+  };
+})();
+
+/**
+ * Makes a handler from a module's `createHandler(deps)`, as the Lambda entry
+ * does with its AWS dependencies.
+ */
+const handlerFor = <E, R>(entry: string, deps: AppDeps) => {
+  let handler: Promise<(event: E) => Promise<R>> | undefined;
+  return async (event: E): Promise<R> => {
+    handler ??= loadHandlerModule(entry).then((mod) => {
+      const create = mod.createHandler;
+      if (typeof create !== 'function') {
+        throw new Error(`${entry} exports no createHandler(deps).`);
+      }
+      return create(deps) as (event: E) => Promise<R>;
+    });
+    const handle = await handler;
+    // On Lambda, middy resets the logger's keys between invocations.
+    logger.resetKeys();
+    return handle(event);
+  };
+};
+
+/**
+ * Starts the whole system on loopback: dynalite with the tables of the
+ * synthesized data stack, the JPush simulator (or real JPush), the SMS sink,
+ * the synthesized delivery state machine on aws-local-stepfunctions, and the
+ * HTTP API, whose routes and handlers are read from the synthesized
+ * template and run with the same handler code as on Lambda.
+ */
+export const startLocalSystem = async (
+  options: LocalSystemOptions = {}
+): Promise<LocalSystem> => {
+  const templates = synthTemplates();
+  const dataTemplate = Object.entries(templates).find(([name]) =>
+    name.includes('-Data-')
+  )?.[1];
+  const serviceTemplate = Object.entries(templates).find(([name]) =>
+    name.includes('-Service-')
+  )?.[1];
+  if (!dataTemplate || !serviceTemplate) {
+    throw new Error('The CDK app has no data and service stacks.');
+  }
+
+  const dynamo = await startDynalite(
+    options.dataDir === undefined ? {} : { path: options.dataDir }
+  );
+  const closers: Array<() => Promise<void>> = [() => dynamo.close()];
+  try {
+    const tableNames = await createTablesFromTemplate(
+      dynamo.client,
+      dataTemplate
+    );
+    const host = options.host ?? '127.0.0.1';
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => resolve());
+    });
+    closers.unshift(() => closeServer(server));
+    const { port } = server.address() as AddressInfo;
+    const url = `http://${host}:${port}`;
+
+    let simulator: JPushSimulator | undefined;
+    let jpush: JPushPort;
+    if (options.jpush) {
+      jpush = new JPushClient(options.jpush);
+    } else {
+      const appKey = options.simulator?.appKey ?? DEFAULT_APP_KEY;
+      const masterSecret =
+        options.simulator?.masterSecret ?? DEFAULT_MASTER_SECRET;
+      const sim = await startJPushSimulator({
+        ...options.simulator,
+        appKey,
+        masterSecret,
+        ackBaseUrl: url,
+      });
+      simulator = sim;
+      closers.unshift(() => sim.close());
+      jpush = new JPushClient({
+        appKey,
+        masterSecret,
+        pushBaseUrl: simulator.url,
+        reportBaseUrl: simulator.url,
+        deviceBaseUrl: simulator.url,
+      });
+    }
+    const client = jpush as JPushClient;
+    closers.unshift(() => client.close());
+
+    const ackKey = options.ackKey ?? randomBytes(32);
+    const sms = new SmsSink();
+    let machine: LocalStateMachine | undefined;
+    const repositories = dynamoRepositories(
+      documentClient(dynamo.client),
+      () => ({
+        messages: byPrefix(tableNames, 'MessagesTable'),
+        sessions: byPrefix(tableNames, 'SessionsTable'),
+        devices: byPrefix(tableNames, 'DevicesTable'),
+        offline: byPrefix(tableNames, 'OfflineStoreTable'),
+        history: byPrefix(tableNames, 'HistoryTable'),
+      })
+    );
+    const deps: AppDeps = {
+      messages: repositories.messages,
+      sessions: repositories.sessions,
+      devices: repositories.devices,
+      offline: repositories.offline,
+      history: repositories.history,
+      deliveries: new LocalDeliveryStarter(() => {
+        if (!machine) throw new Error('The state machine is not running yet.');
+        return machine;
+      }),
+      jpush,
+      ackKey: { key: async () => ackKey },
+      clock: options.clock ?? systemClock,
+    };
+
+    const extracted = extractStateMachine(templates);
+    for (const phone of options.onCallPhoneNumbers ?? []) {
+      for (const [id, resource] of Object.entries(
+        serviceTemplate.Resources ?? {}
+      )) {
+        if (resource.Type === 'AWS::SNS::Topic') sms.subscribe(id, phone);
+      }
+    }
+    const stateMachine = new LocalStateMachine(
+      extracted.definition,
+      createTaskMapper({
+        dynamodb: dynamo.client,
+        sms,
+        tableNames,
+        resources: extracted.resources,
+        lambdas: (logicalId, entry) => {
+          if (!entry) throw new Error(`Lambda ${logicalId} has no LocalEntry.`);
+          return handlerFor(entry, deps);
+        },
+      }),
+      {
+        timeScale: options.timeScale ?? 1,
+        stateMachineName: extracted.stateMachineName,
+        ...(options.onExecutionEvent
+          ? { onEvent: options.onExecutionEvent }
+          : {}),
+      }
+    );
+    machine = stateMachine;
+    closers.unshift(async () => stateMachine.close());
+
+    const routes = routesFromTemplate(serviceTemplate);
+    const handlers = new Map<string, ApiHandler>(
+      routes.map((r) => [r.routeKey, handlerFor(r.entry, deps)])
+    );
+    server.on('request', (req, res) => {
+      void serve(req, res).catch((error: unknown) => {
+        console.error('local API: request failed', error);
+        if (!res.headersSent) {
+          sendJsonError(
+            res,
+            500,
+            'InternalError',
+            'The local server failed; see its log.'
+          );
+        } else res.end();
+      });
+    });
+    const serve = async (req: IncomingMessage, res: ServerResponse) => {
+      const requestUrl = new URL(req.url ?? '/', url);
+      if (
+        options.extraRoutes &&
+        (await options.extraRoutes(req, res, requestUrl))
+      ) {
+        return;
+      }
+      if (requestUrl.pathname === '/local/sms' && req.method === 'GET') {
+        res.writeHead(200, {
+          'content-type': 'application/json; charset=utf-8',
+        });
+        res.end(
+          JSON.stringify(
+            sms.list().map(({ to, text, at }) => ({ to, text, at }))
+          )
+        );
+        return;
+      }
+      if (requestUrl.pathname.startsWith('/local/devices')) {
+        if (simulator) {
+          simulator.handle(req, res);
+          return;
+        }
+        sendJsonError(
+          res,
+          404,
+          'NotFound',
+          'Simulated devices exist only when the JPush simulator is used.'
+        );
+        return;
+      }
+      const method = req.method ?? 'GET';
+      const match = matchRoute(routes, method, requestUrl.pathname);
+      if (!match.route) {
+        if (match.allowed.length > 0) {
+          sendJsonError(
+            res,
+            405,
+            'MethodNotAllowed',
+            `${method} is not allowed here; use ${match.allowed.join(' or ')}.`,
+            { allow: match.allowed.join(', ') }
+          );
+        } else {
+          sendJsonError(
+            res,
+            404,
+            'NotFound',
+            `No route ${method} ${requestUrl.pathname}.`
+          );
+        }
+        return;
+      }
+      const body = await readBody(req);
+      if (body === undefined) {
+        sendJsonError(
+          res,
+          413,
+          'PayloadTooLarge',
+          'The request body is larger than 1 MiB.'
+        );
+        return;
+      }
+      const handler = handlers.get(match.route.routeKey) as ApiHandler;
+      sendApiResult(
+        res,
+        await handler(
+          toApiEvent(req, requestUrl, body, match.route, match.params)
+        )
+      );
+    };
+
+    return {
+      url,
+      ...(simulator ? { simulator } : {}),
+      sms,
+      stateMachine,
+      deps,
+      dynamo,
+      templates,
+      close: async () => {
+        for (const close of closers.splice(0)) {
+          await close().catch(() => undefined);
+        }
+      },
+    };
+  } catch (error) {
+    for (const close of closers.splice(0)) await close().catch(() => undefined);
+    throw error;
+  }
+};
+
+const closeServer = (server: Server) =>
+  new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });

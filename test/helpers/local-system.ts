@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import type { LocalSystem } from '../../local/system.ts';
+
+/** A registration id shaped like the JPush SDK's (18 hex characters). */
+export const newRegistrationId = (): string =>
+  `1a${randomBytes(8).toString('hex')}`;
+
+/** A fresh user id, so tests sharing one system never collide. */
+export const newUserId = (label = 'user'): string =>
+  `${label}_${randomBytes(4).toString('hex')}`;
+
+/** A JSON request against the local API. */
+// biome-ignore lint/suspicious/noExplicitAny: test responses are asserted field by field
+export const api = async (
+  system: Pick<LocalSystem, 'url'>,
+  method: string,
+  path: string,
+  body?: unknown
+): Promise<{ status: number; json: any; text: string }> => {
+  const res = await fetch(`${system.url}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body:
+      body === undefined
+        ? undefined
+        : typeof body === 'string'
+          ? body
+          : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text };
+};
+
+/** Polls until `check` returns a value (not undefined), or fails after `ms`. */
+export const eventually = async <T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  ms = 15_000
+): Promise<T> => {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(
+    `Timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`
+  );
+};
+
+/** Gives a user a session on a device directly in the sessions table. */
+export const seedSession = async (
+  system: LocalSystem,
+  userId: string,
+  registrationId: string,
+  platform: 'android' | 'ios' = 'android'
+): Promise<void> => {
+  const since = new Date().toISOString();
+  await system.deps.sessions.put({ userId, registrationId, platform, since });
+  await system.deps.devices.put({ registrationId, userId, platform, since });
+};
