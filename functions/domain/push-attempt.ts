@@ -13,6 +13,7 @@ import {
   TERMINAL_STATUSES,
 } from './message.ts';
 import type { AckKeySource, Session } from './ports.ts';
+import { tryJPush } from './sessions.ts';
 
 /** What the state machine's Push step passes. */
 export interface PushAttemptInput {
@@ -70,7 +71,8 @@ export const jpushDate = (at: Date): string =>
  * store)  3. leave out devices the Report API already confirmed  4. fix the
  * attempt's JPush `cid` once, so a retried step cannot push twice  5. push
  * to the registration ids, replacing the previous copy (`override_msg_id`)
- * 6. record the push in the timeline.
+ * 6. record the push in the timeline  7. read the sessions again and
+ * withdraw the push if a target device was logged out of meanwhile.
  * Retryable JPush errors propagate (the state machine retries them with
  * backoff); 1011 is an outcome, not an error.
  * @throws JPushRejectedError when JPush refuses the push for good
@@ -178,6 +180,7 @@ export const runPushAttempt = async (
       ],
       when: { pushAbsent: key },
     });
+    await withdrawFromDevicesLeft(message, record, deps);
     return pushedResult(record);
   } catch (error) {
     if (!(error instanceof JPushNoTargetError)) throw error;
@@ -192,6 +195,41 @@ export const runPushAttempt = async (
     });
     return { outcome: 'no-target', targets: [] };
   }
+};
+
+/**
+ * The push step's half of the logout race. The sessions were read before the
+ * push; a logout or an account switch may have ended one since. Logout
+ * deletes the session first and then withdraws the pushes it finds, so a
+ * push recorded after its scan is caught here: the sessions are read again
+ * and the push is withdrawn if any target is no longer among them. JPush
+ * withdraws a msg_id from all its targets; devices still logged in get the
+ * message again from the next attempt.
+ */
+const withdrawFromDevicesLeft = async (
+  message: Message,
+  push: PushRecord,
+  deps: PushAttemptDeps
+): Promise<void> => {
+  const now = await deps.sessions.listByUser(message.to);
+  const left = push.registrationIds.filter(
+    (rid) => !now.some((s) => s.registrationId === rid)
+  );
+  if (left.length === 0) return;
+  const failed = await tryJPush(() => deps.jpush.withdraw(push.jpushMsgId));
+  const outcome =
+    failed === undefined
+      ? 'withdrawn'
+      : `not withdrawn (${failed.code === undefined ? '' : `JPush ${failed.code}: `}${failed.message})`;
+  await deps.messages.update(message.messageId, {
+    timeline: [
+      {
+        at: deps.clock.now().toISOString(),
+        event: 'withdrawn',
+        detail: `attempt ${push.attempt}: ${message.to} left device(s) ${left.join(', ')} while it was pushed; JPush msg_id ${push.jpushMsgId} ${outcome}`,
+      },
+    ],
+  });
 };
 
 const isPushable = (message: Message, delivery: number): boolean =>

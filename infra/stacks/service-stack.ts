@@ -180,6 +180,54 @@ export class ServiceStack extends Stack {
       })
     );
 
+    // Login and logout both end sessions (an account switch ends the
+    // previous user's), which withdraws pushes and may put messages back in
+    // the offline store; login drains it. Both therefore start deliveries
+    // (a re-stored message whose user logged in meanwhile starts at once).
+    const sessionFunction = (id: string, handlerName: string) => {
+      const f = fn(id, handlerName, 30)
+        .bindTable({
+          table: data.messages,
+          access: 'readWrite',
+          envVar: 'MESSAGES_TABLE_NAME',
+        })
+        .bindTable({
+          table: data.sessions,
+          access: 'readWrite',
+          envVar: 'SESSIONS_TABLE_NAME',
+        })
+        .bindTable({
+          table: data.devices,
+          access: 'readWrite',
+          envVar: 'DEVICES_TABLE_NAME',
+        })
+        .bindTable({
+          table: data.offlineStore,
+          access: 'readWrite',
+          envVar: 'OFFLINE_STORE_TABLE_NAME',
+        })
+        .bindTable({
+          table: data.history,
+          access: 'read',
+          envVar: 'HISTORY_TABLE_NAME',
+        });
+      useJPush(f);
+      return startsDeliveries(f);
+    };
+    const login = sessionFunction('LoginFunction', 'login');
+    const logout = sessionFunction('LogoutFunction', 'logout');
+    const history = fn('HistoryFunction', 'list-history')
+      .bindTable({
+        table: data.history,
+        access: 'read',
+        envVar: 'HISTORY_TABLE_NAME',
+      })
+      .bindTable({
+        table: data.messages,
+        access: 'read',
+        envVar: 'MESSAGES_TABLE_NAME',
+      });
+
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
       retention: config.logRetention,
       removalPolicy: config.removalPolicy,
@@ -231,6 +279,9 @@ export class ServiceStack extends Stack {
       });
     route(HttpMethod.POST, '/v1/messages', sendMessage);
     route(HttpMethod.GET, '/v1/messages/{messageId}', getMessage);
+    route(HttpMethod.GET, '/v1/users/{userId}/messages', history);
+    route(HttpMethod.POST, '/v1/sessions', login);
+    route(HttpMethod.DELETE, '/v1/sessions/{userId}/{registrationId}', logout);
     const [ackRoute] = route(
       HttpMethod.POST,
       '/v1/messages/{messageId}/ack',

@@ -1,0 +1,77 @@
+import { viewOf } from './get-message.ts';
+import type { MessageStatus } from './message.ts';
+import type { Clock, HistoryRepository, MessageRepository } from './ports.ts';
+
+/** Limits of a history page. */
+export const HISTORY_LIMITS = { default: 50, min: 1, max: 100 } as const;
+
+/** One line of a user's history, as the history route shows it. */
+export interface MessageSummary {
+  readonly messageId: string;
+  /** `in`: the user received it; `out`: the user sent it (chat). */
+  readonly direction: 'in' | 'out';
+  readonly to: string;
+  readonly from?: string;
+  readonly title?: string;
+  readonly body: string;
+  readonly status: MessageStatus;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** A page of a user's history. */
+export interface HistoryListing {
+  readonly items: MessageSummary[];
+  /** Pass it back for the next page; absent on the last page. */
+  readonly nextCursor?: string;
+}
+
+/** What listing history needs. */
+export interface ListHistoryDeps {
+  readonly history: HistoryRepository;
+  readonly messages: MessageRepository;
+  readonly clock: Clock;
+}
+
+/**
+ * A page of the messages to and from a user, newest first.
+ * Primary course: 1. read a page of the user's history  2. read its messages
+ * in one batch  3. summarise each in the page's order, with the status the
+ * status route would show.
+ * @param options `limit` 1..100, `cursor` from the previous page
+ * @throws InvalidCursorError when the cursor was not made for this user
+ */
+export const listHistory = async (
+  userId: string,
+  options: { limit: number; cursor?: string },
+  deps: ListHistoryDeps
+): Promise<HistoryListing> => {
+  const page = await deps.history.page(userId, options.limit, options.cursor);
+  const ids = [...new Set(page.entries.map((e) => e.messageId))];
+  const messages = ids.length === 0 ? [] : await deps.messages.getMany(ids);
+  const byId = new Map(messages.map((m) => [m.messageId, m]));
+  const now = deps.clock.now();
+  const items = page.entries.flatMap((entry): MessageSummary[] => {
+    const message = byId.get(entry.messageId);
+    // Lines are written after their message: a missing one was deleted.
+    if (!message) return [];
+    const view = viewOf(message, now);
+    return [
+      {
+        messageId: view.messageId,
+        direction: entry.direction,
+        to: view.to,
+        ...(view.from === undefined ? {} : { from: view.from }),
+        ...(view.title === undefined ? {} : { title: view.title }),
+        body: view.body,
+        status: view.status,
+        createdAt: view.createdAt,
+        updatedAt: view.updatedAt,
+      },
+    ];
+  });
+  return {
+    items,
+    ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
+  };
+};

@@ -1,0 +1,54 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { LoginInput, login } from '../domain/sessions.ts';
+import type { AppDeps } from '../shared/deps.ts';
+import { jsonResponse, parseJsonBody, withHttpErrors } from '../shared/http.ts';
+import { lambdaHandler } from '../shared/lambda.ts';
+import { logger, metrics } from '../shared/powertools.ts';
+
+/**
+ * `POST /v1/sessions`: a user logged in on a device. Answers
+ * `200 {"drained", "alias": "bound" | "failed", "aliasError"?}`; a failed
+ * alias binding does not fail the login.
+ */
+export const createHandler = (deps: AppDeps) =>
+  withHttpErrors(async (event: APIGatewayProxyEventV2) => {
+    const input = parseJsonBody(event, LoginInput);
+    logger.appendKeys({
+      userId: input.userId,
+      registrationId: input.registrationId,
+    });
+    const result = await login(input, deps);
+    if (result.replaced) {
+      logger.info('Previous user signed out of the device', {
+        previousUserId: result.replaced.userId,
+        withdrawn: result.replaced.withdrawn,
+        withdrawFailures: result.replaced.withdrawFailures,
+        restored: result.replaced.restored,
+        scanTruncated: result.replaced.scanTruncated,
+      });
+      metrics.addMetric('SessionReplaced', MetricUnit.Count, 1);
+    }
+    if (result.aliasError) {
+      logger.warn('JPush alias not bound', {
+        jpushCode: result.aliasError.code,
+        reason: result.aliasError.message,
+      });
+      metrics.addMetric('AliasBindFailed', MetricUnit.Count, 1);
+    }
+    logger.info('User logged in', {
+      platform: input.platform,
+      drained: result.drained,
+      alias: result.alias,
+    });
+    metrics.addMetric('UserLoggedIn', MetricUnit.Count, 1);
+    metrics.addMetric('MessagesDrained', MetricUnit.Count, result.drained);
+    return jsonResponse(200, {
+      drained: result.drained,
+      alias: result.alias,
+      ...(result.aliasError ? { aliasError: result.aliasError } : {}),
+    });
+  });
+
+/** The Lambda entry point. */
+export const handler = lambdaHandler(createHandler);

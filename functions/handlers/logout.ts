@@ -1,0 +1,66 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { LogoutInput, logout } from '../domain/sessions.ts';
+import type { AppDeps } from '../shared/deps.ts';
+import { jsonResponse, parseWith, withHttpErrors } from '../shared/http.ts';
+import { lambdaHandler } from '../shared/lambda.ts';
+import { logger, metrics } from '../shared/powertools.ts';
+
+/**
+ * `DELETE /v1/sessions/{userId}/{registrationId}`: a user is logging out of
+ * a device. `204` whether or not there was a session; `400` for ids that
+ * cannot be a user id or a registration id.
+ */
+export const createHandler = (deps: AppDeps) =>
+  withHttpErrors(async (event: APIGatewayProxyEventV2) => {
+    const input = parseWith(
+      LogoutInput,
+      {
+        userId: event.pathParameters?.userId,
+        registrationId: event.pathParameters?.registrationId,
+      },
+      'path'
+    );
+    logger.appendKeys({
+      userId: input.userId,
+      registrationId: input.registrationId,
+    });
+    const result = await logout(input, deps);
+    if (result.aliasError) {
+      logger.warn('JPush alias not cleared', {
+        jpushCode: result.aliasError.code,
+        reason: result.aliasError.message,
+      });
+      metrics.addMetric('AliasClearFailed', MetricUnit.Count, 1);
+    }
+    if (result.scanTruncated) {
+      logger.warn('History scan stopped at its page limit');
+    }
+    logger.info('User logged out', {
+      alias: result.alias,
+      aliasRestoredFor: result.aliasRestoredFor,
+      withdrawn: result.withdrawn,
+      withdrawFailures: result.withdrawFailures,
+      restored: result.restored,
+      sessionsLeft: result.sessionsLeft,
+    });
+    metrics.addMetric('UserLoggedOut', MetricUnit.Count, 1);
+    if (result.withdrawn.length > 0) {
+      metrics.addMetric(
+        'PushesWithdrawn',
+        MetricUnit.Count,
+        result.withdrawn.length
+      );
+    }
+    if (result.restored.length > 0) {
+      metrics.addMetric(
+        'MessagesRestored',
+        MetricUnit.Count,
+        result.restored.length
+      );
+    }
+    return jsonResponse(204);
+  });
+
+/** The Lambda entry point. */
+export const handler = lambdaHandler(createHandler);
