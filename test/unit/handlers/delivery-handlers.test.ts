@@ -1,0 +1,479 @@
+import { MockAgent } from 'undici';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { JPushClient } from '../../../functions/adapters/jpush-client.ts';
+import { ackTokenFor } from '../../../functions/domain/ack-token.ts';
+import { DeliveryStatus } from '../../../functions/domain/jpush.ts';
+import type { Session } from '../../../functions/domain/ports.ts';
+import { createHandler as createAckHandler } from '../../../functions/handlers/ack-message.ts';
+import { createHandler as createCheckReportHandler } from '../../../functions/handlers/check-report.ts';
+import { createHandler as createGetHandler } from '../../../functions/handlers/get-message.ts';
+import { createHandler as createPushHandler } from '../../../functions/handlers/push.ts';
+import { createHandler as createSendHandler } from '../../../functions/handlers/send-message.ts';
+import { logger } from '../../../functions/shared/powertools.ts';
+import {
+  ackMessageEvent,
+  apiEvent,
+  getMessageEvent,
+  sendMessageEvent,
+} from '../../helpers/api-events.ts';
+import { fakeAckKey, inMemoryDeps } from '../../helpers/fakes.ts';
+import { RecordingJPush } from '../../helpers/recording-jpush.ts';
+
+const RID = '1a0018970a9c2ce5b0';
+const session: Session = {
+  userId: 'user_42',
+  registrationId: RID,
+  platform: 'android',
+  since: '2026-11-27T07:00:00.000Z',
+};
+
+const appDeps = () => ({ ...inMemoryDeps(), jpush: new RecordingJPush() });
+
+const json = (response: { body?: string }) =>
+  JSON.parse(response.body ?? '') as Record<string, unknown>;
+
+beforeEach(() => {
+  // Keep the handlers' log lines out of the test output.
+  vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+});
+
+afterEach(() => {
+  logger.resetKeys();
+  vi.restoreAllMocks();
+});
+
+describe('POST /v1/messages', () => {
+  it('accepts a message with 202 and its id and status as JSON', async () => {
+    // Prepare
+    const deps = appDeps();
+    await deps.sessions.put(session);
+    const handle = createSendHandler(deps);
+
+    // Act
+    const response = await handle(
+      sendMessageEvent({
+        to: 'user_42',
+        body: 'Your parcel left the warehouse.',
+        idempotencyKey: 'order-1009-shipped',
+      })
+    );
+
+    // Assess
+    expect(response.statusCode).toBe(202);
+    expect(response.headers?.['content-type']).toMatch(/^application\/json/);
+    const body = json(response);
+    expect(body).toEqual({ messageId: expect.any(String), status: 'sending' });
+    expect(deps.deliveries.started).toEqual([
+      expect.objectContaining({ messageId: body.messageId, delivery: 1 }),
+    ]);
+  });
+
+  it('answers stored for a recipient with no session', async () => {
+    // Prepare
+    const handle = createSendHandler(appDeps());
+
+    // Act
+    const response = await handle(sendMessageEvent({ to: 'u1', body: 'hi' }));
+
+    // Assess
+    expect(response.statusCode).toBe(202);
+    expect(json(response).status).toBe('stored');
+  });
+
+  it('reads a base64-encoded body', async () => {
+    // Prepare
+    const handle = createSendHandler(appDeps());
+
+    // Act
+    const response = await handle(
+      sendMessageEvent({ to: 'u1', body: 'hi' }, { base64: true })
+    );
+
+    // Assess
+    expect(response.statusCode).toBe(202);
+  });
+
+  it.each([
+    ['malformed JSON', '{"to": "u1", "body": ', 'not valid JSON'],
+    ['no body at all', undefined, 'needs a JSON body'],
+    ['a JSON array', '[]', 'Invalid request body'],
+    ['JSON null', 'null', 'Invalid request body'],
+    ['a number for to', { to: 42, body: 'hi' }, 'to: must be a string'],
+    ['a missing body field', { to: 'u1' }, 'body: is required'],
+    ['an object as body', { to: 'u1', body: { text: 'hi' } }, 'body: '],
+    ['an unknown field', { to: 'u1', body: 'hi', prio: 1 }, '"prio"'],
+    [
+      'a policy out of range',
+      { to: 'u1', body: 'hi', policy: { maxAttempts: 0 } },
+      'policy.maxAttempts: must be at least 1',
+    ],
+    ['a string policy', { to: 'u1', body: 'hi', policy: 'fast' }, 'policy: '],
+    [
+      'a phone number that is not E.164',
+      { to: 'u1', body: 'hi', escalation: { smsTo: '0800' } },
+      'escalation.smsTo: must be a phone number in E.164 form',
+    ],
+    [
+      'data with a non-string value',
+      { to: 'u1', body: 'hi', data: { orderId: 1009 } },
+      'data.orderId',
+    ],
+  ])(
+    'answers %s with 400 and a JSON error, changing nothing',
+    async (_case, body, message) => {
+      // Prepare
+      const deps = appDeps();
+      const handle = createSendHandler(deps);
+      const event =
+        body === undefined
+          ? apiEvent('POST /v1/messages', '/v1/messages')
+          : sendMessageEvent(body);
+
+      // Act
+      const response = await handle(event);
+
+      // Assess
+      expect(response.statusCode).toBe(400);
+      expect(json(response)).toEqual({
+        error: {
+          code: 'ValidationError',
+          message: expect.stringContaining(message),
+        },
+      });
+      expect(deps.messages.items.size).toBe(0);
+      expect(deps.deliveries.started).toEqual([]);
+    }
+  );
+
+  it('answers a body over 64 KiB with 413', async () => {
+    // Prepare
+    const handle = createSendHandler(appDeps());
+
+    // Act
+    const response = await handle(
+      sendMessageEvent({ to: 'u1', body: 'x'.repeat(70_000) })
+    );
+
+    // Assess
+    expect(response.statusCode).toBe(413);
+    expect(json(response)).toMatchObject({
+      error: { code: 'PayloadTooLarge' },
+    });
+  });
+
+  it('answers a failing dependency with a 500 that reveals nothing', async () => {
+    // Prepare
+    const deps = appDeps();
+    deps.sessions.listByUser = async () => {
+      throw new Error('ResourceNotFoundException: table SessionsTable-1A2B');
+    };
+    const handle = createSendHandler(deps);
+
+    // Act
+    const response = await handle(sendMessageEvent({ to: 'u1', body: 'hi' }));
+
+    // Assess
+    expect(response.statusCode).toBe(500);
+    expect(response.body).not.toContain('SessionsTable');
+    expect(json(response)).toMatchObject({ error: { code: 'InternalError' } });
+  });
+});
+
+describe('GET /v1/messages/{messageId}', () => {
+  it('shows a message with status and timeline', async () => {
+    // Prepare
+    const deps = appDeps();
+    const sent = json(
+      await createSendHandler(deps)(sendMessageEvent({ to: 'u1', body: 'hi' }))
+    );
+
+    // Act
+    const response = await createGetHandler(deps)(
+      getMessageEvent(String(sent.messageId))
+    );
+
+    // Assess
+    expect(response.statusCode).toBe(200);
+    expect(json(response)).toMatchObject({
+      messageId: sent.messageId,
+      to: 'u1',
+      status: 'stored',
+      attempts: 0,
+      createdAt: '2026-11-27T08:00:00.000Z',
+      timeline: [
+        expect.objectContaining({ event: 'accepted' }),
+        expect.objectContaining({ event: 'stored' }),
+      ],
+    });
+  });
+
+  it('answers an unknown id with 404 and a JSON error', async () => {
+    // Prepare
+    const handle = createGetHandler(appDeps());
+
+    // Act
+    const response = await handle(getMessageEvent('kNoSuchMessage'));
+
+    // Assess
+    expect(response.statusCode).toBe(404);
+    expect(json(response)).toEqual({
+      error: {
+        code: 'NotFound',
+        message: 'No message with id kNoSuchMessage.',
+      },
+    });
+  });
+});
+
+describe('POST /v1/messages/{messageId}/ack', () => {
+  const prepareSent = async () => {
+    const deps = appDeps();
+    await deps.sessions.put(session);
+    const { messageId } = json(
+      await createSendHandler(deps)(
+        sendMessageEvent({ to: 'user_42', body: 'hi' })
+      )
+    ) as { messageId: string };
+    const token = ackTokenFor(await fakeAckKey.key(), messageId, 'user_42');
+    return { deps, messageId, token };
+  };
+
+  it('answers the real token with 204 and no body, and the message is acknowledged', async () => {
+    // Prepare
+    const { deps, messageId, token } = await prepareSent();
+    const handle = createAckHandler(deps);
+
+    // Act
+    const first = await handle(ackMessageEvent(messageId, { token }));
+    const repeat = await handle(ackMessageEvent(messageId, { token }));
+
+    // Assess
+    expect(first.statusCode).toBe(204);
+    expect(first.body).toBe('');
+    expect(repeat.statusCode).toBe(204);
+    expect((await deps.messages.get(messageId))?.status).toBe('acknowledged');
+  });
+
+  it('answers a wrong token or an unknown message with 403 and changes nothing', async () => {
+    // Prepare
+    const { deps, messageId, token } = await prepareSent();
+    const handle = createAckHandler(deps);
+    const before = await deps.messages.get(messageId);
+
+    // Act
+    const wrong = await handle(ackMessageEvent(messageId, { token: 'guess' }));
+    const unknown = await handle(ackMessageEvent('kUnknown', { token }));
+
+    // Assess
+    expect(wrong.statusCode).toBe(403);
+    expect(unknown.statusCode).toBe(403);
+    expect(json(wrong)).toEqual(json(unknown));
+    expect(json(wrong)).toMatchObject({ error: { code: 'Forbidden' } });
+    expect(await deps.messages.get(messageId)).toEqual(before);
+  });
+
+  it.each([
+    ['no body', undefined],
+    ['a missing token', {}],
+    ['a numeric token', { token: 7 }],
+    ['malformed JSON', '{"token":'],
+  ])('answers %s with 400', async (_case, body) => {
+    // Prepare
+    const { deps, messageId } = await prepareSent();
+
+    // Act
+    const response = await createAckHandler(deps)(
+      body === undefined
+        ? apiEvent(
+            'POST /v1/messages/{messageId}/ack',
+            `/v1/messages/${messageId}/ack`,
+            { pathParameters: { messageId } }
+          )
+        : ackMessageEvent(messageId, body)
+    );
+
+    // Assess
+    expect(response.statusCode).toBe(400);
+    expect(json(response)).toMatchObject({
+      error: { code: 'ValidationError', message: expect.any(String) },
+    });
+    expect((await deps.messages.get(messageId))?.ackedAt).toBeUndefined();
+  });
+});
+
+describe('Push and Check Report steps', () => {
+  it('push, then check the report, through the step handlers', async () => {
+    // Prepare
+    const deps = appDeps();
+    await deps.sessions.put(session);
+    const { messageId } = json(
+      await createSendHandler(deps)(
+        sendMessageEvent({ to: 'user_42', body: 'hi' })
+      )
+    ) as { messageId: string };
+    deps.jpush.statusAnswers.push({ [RID]: DeliveryStatus.delivered });
+
+    // Act
+    const push = await createPushHandler(deps)({
+      messageId,
+      delivery: 1,
+      attempt: 1,
+    });
+    const report = await createCheckReportHandler(deps)({
+      messageId,
+      delivery: 1,
+      attempt: 1,
+      push,
+    });
+
+    // Assess
+    expect(push).toMatchObject({ outcome: 'pushed', targets: [RID] });
+    expect(report).toEqual({ delivered: [RID], pending: [] });
+    expect((await deps.messages.get(messageId))?.status).toBe('received');
+  });
+
+  it('rejects a malformed step event without calling JPush', async () => {
+    // Prepare
+    const deps = appDeps();
+
+    // Act
+    const push = createPushHandler(deps)({ messageId: '', delivery: 0 });
+
+    // Assess
+    await expect(push).rejects.toThrow();
+    expect(deps.jpush.pushes).toEqual([]);
+  });
+});
+
+describe('log hygiene', () => {
+  const APP_KEY = 'a1b2c3d4e5f6a7b8c9d0e1f2';
+  const MASTER_SECRET = 'test-only-master-secret-0000';
+
+  it('writes JSON lines with the messageId and never a token or a secret', async () => {
+    // Prepare
+    const written: string[] = [];
+    const capture = (chunk: unknown) => {
+      written.push(String(chunk));
+      return true;
+    };
+    vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+    vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+    const mockAgent = new MockAgent();
+    mockAgent.disableNetConnect();
+    const api = mockAgent.get('https://api.jpush.cn');
+    const report = mockAgent.get('https://report.jpush.cn');
+    const pushed: string[] = [];
+    api
+      .intercept({ path: '/v3/push/cid?count=1', method: 'GET' })
+      .reply(200, '{"cidlist":["8103a4c628a0b98974ec1949-0001"]}', {
+        headers: { 'content-type': 'application/json' },
+      });
+    api
+      .intercept({ path: '/v3/push', method: 'POST' })
+      .reply(
+        429,
+        '{"error":{"code":2002,"message":"Request times exceeds the limit"}}',
+        {
+          headers: {
+            'content-type': 'application/json',
+            'x-rate-limit-limit': '600',
+            'x-rate-limit-remaining': '0',
+            'x-rate-limit-reset': '30',
+          },
+        }
+      );
+    api.intercept({ path: '/v3/push', method: 'POST' }).reply(
+      200,
+      (options) => {
+        pushed.push(String(options.body));
+        return '{"sendno":"0","msg_id":"18100528814460569"}';
+      },
+      { headers: { 'content-type': 'application/json' } }
+    );
+    report
+      .intercept({ path: '/v3/status/message', method: 'POST' })
+      .reply(200, `{"${RID}":{"status":0}}`, {
+        headers: { 'content-type': 'application/json' },
+      });
+    const jpush = new JPushClient({
+      appKey: APP_KEY,
+      masterSecret: MASTER_SECRET,
+      dispatcher: mockAgent,
+    });
+    const deps = { ...inMemoryDeps(), jpush };
+    await deps.sessions.put(session);
+    const step = async <T>(run: () => Promise<T>): Promise<T> => {
+      // What injectLambdaContext({ resetKeys: true }) does per invocation.
+      logger.resetKeys();
+      return run();
+    };
+
+    // Act
+    const sent = await step(() =>
+      createSendHandler(deps)(
+        sendMessageEvent({ to: 'user_42', body: 'Order 1009 shipped' })
+      )
+    );
+    const { messageId } = json(sent) as { messageId: string };
+    const input = { messageId, delivery: 1, attempt: 1 };
+    const rateLimited = await step(() =>
+      createPushHandler(deps)(input).catch((error: unknown) => error)
+    );
+    const push = await step(() => createPushHandler(deps)(input));
+    await step(() => createCheckReportHandler(deps)({ ...input, push }));
+    const extras = (
+      JSON.parse(pushed[0] ?? '{}') as {
+        notification: { android: { extras: { ackToken: string } } };
+      }
+    ).notification.android.extras;
+    const refused = await step(() =>
+      createAckHandler(deps)(
+        ackMessageEvent(messageId, { token: `${extras.ackToken}x` })
+      )
+    );
+    const acked = await step(() =>
+      createAckHandler(deps)(
+        ackMessageEvent(messageId, { token: extras.ackToken })
+      )
+    );
+    await mockAgent.close();
+
+    // Assess
+    expect(rateLimited).toMatchObject({ name: 'JPushRateLimitError' });
+    expect([sent.statusCode, refused.statusCode, acked.statusCode]).toEqual([
+      202, 403, 204,
+    ]);
+    const lines = written
+      .join('')
+      .split('\n')
+      .filter((line) => line.trim() !== '');
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    const records = lines.map(
+      (line) => JSON.parse(line) as Record<string, unknown>
+    );
+    for (const record of records) {
+      expect(record).toMatchObject({
+        level: expect.any(String),
+        message: expect.any(String),
+        messageId,
+      });
+    }
+    expect(records.map((r) => r.message)).toEqual(
+      expect.arrayContaining([
+        'Message accepted',
+        'JPush call failed',
+        'Push attempt',
+        'Report checked',
+        'ACK received',
+      ])
+    );
+    const everything = lines.join('\n');
+    const ackKey = (await fakeAckKey.key()).toString('utf8');
+    const basic = Buffer.from(`${APP_KEY}:${MASTER_SECRET}`).toString('base64');
+    expect(extras.ackToken).toMatch(/^[\w-]{43}$/);
+    for (const secret of [extras.ackToken, ackKey, MASTER_SECRET, basic]) {
+      expect(everything).not.toContain(secret);
+    }
+  });
+});
