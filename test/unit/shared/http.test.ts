@@ -13,6 +13,12 @@ import {
 } from '../../../functions/shared/http.ts';
 import { logger } from '../../../functions/shared/powertools.ts';
 
+/** The part of an API Gateway event the parser reads. */
+const event = (body: string | undefined, isBase64Encoded = false) => ({
+  body,
+  isBase64Encoded,
+});
+
 const Body = z.strictObject({ name: z.string({ error: 'must be a string' }) });
 
 const bodyOf = (response: { body?: string }) =>
@@ -38,7 +44,7 @@ describe('parseJsonBody', () => {
     const body = Buffer.from('{"name":"用户"}', 'utf8').toString('base64');
 
     // Act
-    const value = parseJsonBody({ body, isBase64Encoded: true }, Body);
+    const value = parseJsonBody(event(body, true), Body);
 
     // Assess
     expect(value).toEqual({ name: '用户' });
@@ -50,7 +56,7 @@ describe('parseJsonBody', () => {
     ['a blank body', '  \n'],
   ])('asks for a JSON body when there is %s', (_case, body) => {
     // Act
-    const parse = () => parseJsonBody({ body }, Body);
+    const parse = () => parseJsonBody(event(body), Body);
 
     // Assess
     expect(parse).toThrow(
@@ -60,7 +66,7 @@ describe('parseJsonBody', () => {
 
   it('says that malformed JSON is not valid JSON', () => {
     // Act
-    const parse = () => parseJsonBody({ body: '{"name": ' }, Body);
+    const parse = () => parseJsonBody(event('{"name": '), Body);
 
     // Assess
     expect(parse).toThrow(
@@ -84,7 +90,7 @@ describe('parseJsonBody', () => {
   it('says a missing field is required and a non-object body is wrong', () => {
     // Act
     const missing = () => parseJsonBody({ body: '{}' }, Body);
-    const array = () => parseJsonBody({ body: '[1]' }, Body);
+    const array = () => parseJsonBody(event('[1]'), Body);
 
     // Assess
     expect(missing).toThrow('Invalid request body: name: is required.');
@@ -97,13 +103,10 @@ describe('parseJsonBody', () => {
     const exactly = `"${'x'.repeat(64 * 1024 - 2)}"`;
 
     // Act
-    const plain = () => parseJsonBody({ body: big }, Body);
+    const plain = () => parseJsonBody(event(big), Body);
     const encoded = () =>
-      parseJsonBody(
-        { body: Buffer.from(big).toString('base64'), isBase64Encoded: true },
-        Body
-      );
-    const atLimit = () => parseJsonBody({ body: exactly }, z.string());
+      parseJsonBody(event(Buffer.from(big).toString('base64'), true), Body);
+    const atLimit = () => parseJsonBody(event(exactly), z.string());
 
     // Assess
     expect(plain).toThrow(PayloadTooLargeError);
