@@ -1,0 +1,594 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type JPushPort,
+  JPushRejectedError,
+  JPushServerError,
+  type PushPayload,
+  type PushResult,
+} from '../../../functions/domain/jpush.ts';
+import { runPushAttempt } from '../../../functions/domain/push-attempt.ts';
+import { sendMessage } from '../../../functions/domain/send-message.ts';
+import { login, logout } from '../../../functions/domain/sessions.ts';
+import { inMemoryDeps } from '../../helpers/fakes.ts';
+import { RecordingJPush } from '../../helpers/recording-jpush.ts';
+
+const RID_D = '1a0018970a9c2ce5b0';
+const RID_E = '191e35f7e0a9c2e9d01';
+
+/**
+ * A JPush port that also records the Device API and withdraw calls, can fail
+ * them, and can run a step of a concurrent request in the middle of a call.
+ */
+class DeviceJPush extends RecordingJPush {
+  readonly deviceUpdates: Array<{ registrationId: string; alias?: string }> =
+    [];
+  readonly withdrawn: string[] = [];
+  updateDeviceError?: Error;
+  withdrawError?: Error;
+  /** Runs while JPush handles an updateDevice call. */
+  onUpdateDevice?: (registrationId: string, alias?: string) => Promise<void>;
+  /** Runs while JPush handles a push, before it answers. */
+  duringPush?: () => Promise<void>;
+
+  override async updateDevice(
+    registrationId: string,
+    update: Parameters<JPushPort['updateDevice']>[1]
+  ): Promise<void> {
+    this.deviceUpdates.push({
+      registrationId,
+      ...(update.alias === undefined ? {} : { alias: update.alias }),
+    });
+    await this.onUpdateDevice?.(registrationId, update.alias);
+    if (this.updateDeviceError) throw this.updateDeviceError;
+  }
+
+  override async withdraw(msgId: string): Promise<void> {
+    this.withdrawn.push(msgId);
+    if (this.withdrawError) throw this.withdrawError;
+  }
+
+  override async push(payload: PushPayload): Promise<PushResult> {
+    const hook = this.duringPush;
+    this.duringPush = undefined;
+    await hook?.();
+    return super.push(payload);
+  }
+}
+
+const prepare = () => {
+  const jpush = new DeviceJPush();
+  const deps = { ...inMemoryDeps(), jpush };
+  const send = async (to: string, body: string) => {
+    const { messageId } = await sendMessage({ to, body }, deps);
+    deps.clock.advance(1000);
+    return messageId;
+  };
+  const pushNow = async (messageId: string, attempt = 1) => {
+    const message = await deps.messages.get(messageId);
+    return runPushAttempt(
+      { messageId, delivery: message?.delivery ?? 1, attempt },
+      deps
+    );
+  };
+  const message = async (messageId: string) => {
+    const found = await deps.messages.get(messageId);
+    if (!found) throw new Error(`no message ${messageId}`);
+    return found;
+  };
+  return { deps, jpush, send, pushNow, message };
+};
+
+describe('login', () => {
+  it('records the session and the device owner and binds the alias to the user', async () => {
+    // Prepare
+    const { deps, jpush } = prepare();
+
+    // Act
+    const result = await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+
+    // Assess
+    expect(result).toEqual({ drained: 0, alias: 'bound' });
+    expect(await deps.sessions.listByUser('user_b')).toEqual([
+      expect.objectContaining({ registrationId: RID_D, platform: 'android' }),
+    ]);
+    expect((await deps.devices.get(RID_D))?.userId).toBe('user_b');
+    expect(jpush.deviceUpdates).toEqual([
+      { registrationId: RID_D, alias: 'user_b' },
+    ]);
+  });
+
+  it('starts the delivery of every stored message, oldest first, and counts them', async () => {
+    // Prepare
+    const { deps, send, message } = prepare();
+    const ids = [
+      await send('user_b', 'first'),
+      await send('user_b', 'second'),
+      await send('user_b', 'third'),
+    ];
+    await send('user_c', 'for someone else');
+
+    // Act
+    const result = await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'ios' },
+      deps
+    );
+
+    // Assess
+    expect(result.drained).toBe(3);
+    expect(deps.deliveries.started.map((r) => r.messageId)).toEqual(ids);
+    expect(await deps.offline.list('user_b')).toEqual([]);
+    expect(await deps.offline.list('user_c')).toHaveLength(1);
+    for (const id of ids) expect((await message(id)).status).toBe('sending');
+  });
+
+  it('logs in and drains even when JPush refuses the alias (7015: already on 10 devices)', async () => {
+    // Prepare
+    const { deps, jpush, send } = prepare();
+    await send('user_b', 'waiting');
+    jpush.updateDeviceError = new JPushRejectedError(
+      'alias already bound to 10 devices',
+      { httpStatus: 400, code: 7015 }
+    );
+
+    // Act
+    const result = await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+
+    // Assess
+    expect(result).toEqual({
+      drained: 1,
+      alias: 'failed',
+      aliasError: { code: 7015, message: 'alias already bound to 10 devices' },
+    });
+    expect(await deps.sessions.listByUser('user_b')).toHaveLength(1);
+  });
+
+  it('on an account switch ends the previous user’s session, withdraws their pushes to the device and binds the alias to the new user', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow, message } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    const forB = await send('user_b', 'for B only');
+    const push = await pushNow(forB);
+    jpush.deviceUpdates.length = 0;
+
+    // Act
+    const result = await login(
+      { userId: 'user_c', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+
+    // Assess
+    expect(await deps.sessions.listByUser('user_b')).toEqual([]);
+    expect(await deps.sessions.listByUser('user_c')).toHaveLength(1);
+    expect((await deps.devices.get(RID_D))?.userId).toBe('user_c');
+    expect(jpush.withdrawn).toEqual([push.jpushMsgId]);
+    expect(jpush.deviceUpdates).toEqual([
+      { registrationId: RID_D, alias: 'user_c' },
+    ]);
+    expect(result.replaced).toMatchObject({
+      userId: 'user_b',
+      alias: 'not-owner',
+      withdrawn: [push.jpushMsgId],
+      restored: [forB],
+    });
+    const stored = await message(forB);
+    expect(stored).toMatchObject({ status: 'stored', delivery: 2 });
+    expect(await deps.offline.list('user_b')).toEqual([
+      expect.objectContaining({ messageId: forB, delivery: 2 }),
+    ]);
+  });
+
+  it('on an account switch keeps the previous user’s messages going when they are logged in elsewhere', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow, message } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    await login(
+      { userId: 'user_b', registrationId: RID_E, platform: 'ios' },
+      deps
+    );
+    const forB = await send('user_b', 'for B');
+    const push = await pushNow(forB);
+
+    // Act
+    await login(
+      { userId: 'user_c', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+
+    // Assess
+    expect(jpush.withdrawn).toEqual([push.jpushMsgId]);
+    expect(await message(forB)).toMatchObject({
+      status: 'sending',
+      delivery: 1,
+    });
+    expect(await deps.sessions.listByUser('user_b')).toEqual([
+      expect.objectContaining({ registrationId: RID_E }),
+    ]);
+    const next = await pushNow(forB, 2);
+    expect(next.targets).toEqual([RID_E]);
+  });
+
+  it('withdraws nothing when the same user logs in again on the same device', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow, message } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    const forB = await send('user_b', 'hello');
+    await pushNow(forB);
+
+    // Act
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+
+    // Assess
+    expect(jpush.withdrawn).toEqual([]);
+    expect((await message(forB)).status).toBe('sending');
+    expect(await deps.sessions.listByUser('user_b')).toHaveLength(1);
+  });
+});
+
+describe('logout', () => {
+  it('clears the alias, ends the session and forgets the device owner', async () => {
+    // Prepare
+    const { deps, jpush } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+
+    // Act
+    const result = await logout(
+      { userId: 'user_b', registrationId: RID_D },
+      deps
+    );
+
+    // Assess
+    expect(result.alias).toBe('cleared');
+    expect(jpush.deviceUpdates.at(-1)).toEqual({
+      registrationId: RID_D,
+      alias: '',
+    });
+    expect(await deps.sessions.listByUser('user_b')).toEqual([]);
+    expect(await deps.devices.get(RID_D)).toBeUndefined();
+  });
+
+  it('leaves the alias alone when another user has logged in on the device since', async () => {
+    // Prepare
+    const { deps, jpush } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    await login(
+      { userId: 'user_c', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    jpush.deviceUpdates.length = 0;
+
+    // Act
+    const result = await logout(
+      { userId: 'user_b', registrationId: RID_D },
+      deps
+    );
+
+    // Assess
+    expect(result.alias).toBe('not-owner');
+    expect(jpush.deviceUpdates).toEqual([]);
+    expect((await deps.devices.get(RID_D))?.userId).toBe('user_c');
+    expect(await deps.sessions.listByUser('user_c')).toHaveLength(1);
+  });
+
+  it('binds the alias again for a user whose login raced the clearing', async () => {
+    // Prepare
+    const { deps, jpush } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    jpush.onUpdateDevice = async (registrationId, alias) => {
+      if (alias !== '') return;
+      // user_c's login records itself as the owner while JPush clears.
+      await deps.devices.put({
+        registrationId,
+        userId: 'user_c',
+        platform: 'android',
+        since: deps.clock.now().toISOString(),
+      });
+    };
+
+    // Act
+    const result = await logout(
+      { userId: 'user_b', registrationId: RID_D },
+      deps
+    );
+
+    // Assess
+    expect(result.aliasRestoredFor).toBe('user_c');
+    expect(jpush.deviceUpdates.slice(-2)).toEqual([
+      { registrationId: RID_D, alias: '' },
+      { registrationId: RID_D, alias: 'user_c' },
+    ]);
+    expect((await deps.devices.get(RID_D))?.userId).toBe('user_c');
+  });
+
+  it('is idempotent: logging out again, or without a session, changes nothing and fails nothing', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow, message } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    const forB = await send('user_b', 'hello');
+    await pushNow(forB);
+    await logout({ userId: 'user_b', registrationId: RID_D }, deps);
+    const after = await message(forB);
+    const updates = jpush.deviceUpdates.length;
+
+    // Act
+    const again = await logout(
+      { userId: 'user_b', registrationId: RID_D },
+      deps
+    );
+    const stranger = await logout(
+      { userId: 'nobody', registrationId: RID_E },
+      deps
+    );
+
+    // Assess
+    expect(again).toMatchObject({
+      alias: 'not-owner',
+      withdrawn: [],
+      restored: [],
+    });
+    expect(stranger).toMatchObject({ alias: 'not-owner', restored: [] });
+    expect(jpush.deviceUpdates).toHaveLength(updates);
+    expect(await message(forB)).toEqual(after);
+    expect(await deps.offline.list('user_b')).toHaveLength(1);
+  });
+
+  it('with no session left puts in-flight messages back in the offline store under a new delivery, which the next login starts', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow, message } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    const pushed = await send('user_b', 'pushed already');
+    const push = await pushNow(pushed);
+    const notYet = await send('user_b', 'not pushed yet');
+
+    // Act
+    const result = await logout(
+      { userId: 'user_b', registrationId: RID_D },
+      deps
+    );
+
+    // Assess
+    expect(result).toMatchObject({
+      withdrawn: [push.jpushMsgId],
+      restored: [pushed, notYet],
+      sessionsLeft: 0,
+    });
+    expect(jpush.withdrawn).toEqual([push.jpushMsgId]);
+    const stored = await message(pushed);
+    expect(stored).toMatchObject({ status: 'stored', delivery: 2 });
+    expect(stored.timeline.map((t) => t.event)).toEqual(
+      expect.arrayContaining(['withdrawn', 'stored'])
+    );
+    expect(stored.timeline.at(-1)?.detail).toBe(
+      'user_b logged out of every device; kept until the next login'
+    );
+    expect((await message(notYet)).delivery).toBe(2);
+    // The running execution (delivery 1) ends at its next step.
+    expect((await pushNow(pushed, 2)).outcome).toBe('done');
+
+    const relogin = await login(
+      { userId: 'user_b', registrationId: RID_E, platform: 'ios' },
+      deps
+    );
+    expect(relogin.drained).toBe(2);
+    expect(
+      deps.deliveries.started
+        .filter((r) => r.delivery === 2)
+        .map((r) => r.messageId)
+    ).toEqual([pushed, notYet]);
+  });
+
+  it('with a session left elsewhere withdraws the pushes to this device and keeps the delivery going', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow, message } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    await login(
+      { userId: 'user_b', registrationId: RID_E, platform: 'ios' },
+      deps
+    );
+    const forB = await send('user_b', 'hello');
+    const push = await pushNow(forB);
+
+    // Act
+    const result = await logout(
+      { userId: 'user_b', registrationId: RID_D },
+      deps
+    );
+
+    // Assess
+    expect(result).toMatchObject({
+      withdrawn: [push.jpushMsgId],
+      restored: [],
+      sessionsLeft: 1,
+    });
+    expect(jpush.withdrawn).toEqual([push.jpushMsgId]);
+    expect(await message(forB)).toMatchObject({
+      status: 'sending',
+      delivery: 1,
+    });
+  });
+
+  it('tolerates JPush refusing to clear the alias or to withdraw', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow, message } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    const forB = await send('user_b', 'hello');
+    const push = await pushNow(forB);
+    jpush.updateDeviceError = new JPushServerError('system busy', {
+      httpStatus: 503,
+      code: 7030,
+    });
+    jpush.withdrawError = new JPushRejectedError('msg_id already delivered', {
+      httpStatus: 400,
+      code: 1003,
+    });
+
+    // Act
+    const result = await logout(
+      { userId: 'user_b', registrationId: RID_D },
+      deps
+    );
+
+    // Assess
+    expect(result).toMatchObject({
+      alias: 'failed',
+      aliasError: { code: 7030, message: 'system busy' },
+      withdrawn: [],
+      withdrawFailures: [
+        {
+          msgId: push.jpushMsgId,
+          code: 1003,
+          message: 'msg_id already delivered',
+        },
+      ],
+      restored: [forB],
+    });
+    expect(await deps.sessions.listByUser('user_b')).toEqual([]);
+    const timeline = (await message(forB)).timeline;
+    expect(timeline.find((t) => t.event === 'withdrawn')?.detail).toContain(
+      'not withdrawn (JPush 1003: msg_id already delivered)'
+    );
+  });
+
+  it('leaves acknowledged messages and other users’ messages alone', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow, message } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    await login(
+      { userId: 'user_c', registrationId: RID_E, platform: 'android' },
+      deps
+    );
+    const acked = await send('user_b', 'read it');
+    await pushNow(acked);
+    await deps.messages.update(acked, {
+      set: { status: 'acknowledged', ackedAt: deps.clock.now().toISOString() },
+    });
+    const forC = await send('user_c', 'for C');
+    await pushNow(forC);
+
+    // Act
+    const result = await logout(
+      { userId: 'user_b', registrationId: RID_D },
+      deps
+    );
+
+    // Assess
+    expect(result).toMatchObject({ withdrawn: [], restored: [] });
+    expect(jpush.withdrawn).toEqual([]);
+    expect((await message(acked)).status).toBe('acknowledged');
+    expect((await message(forC)).status).toBe('sending');
+  });
+});
+
+describe('runPushAttempt racing a logout', () => {
+  it('withdraws the push and notes it when a target logged out while it was pushed', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow, message } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    const forB = await send('user_b', 'hello');
+    jpush.duringPush = () => deps.sessions.delete('user_b', RID_D);
+
+    // Act
+    const result = await pushNow(forB);
+
+    // Assess
+    expect(result.outcome).toBe('pushed');
+    expect(jpush.withdrawn).toEqual([result.jpushMsgId]);
+    expect((await message(forB)).timeline.at(-1)).toMatchObject({
+      event: 'withdrawn',
+      detail: `attempt 1: user_b left device(s) ${RID_D} while it was pushed; JPush msg_id ${result.jpushMsgId} withdrawn`,
+    });
+  });
+
+  it('withdraws nothing when every target is still logged in', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow, message } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    const forB = await send('user_b', 'hello');
+
+    // Act
+    await pushNow(forB);
+
+    // Assess
+    expect(jpush.withdrawn).toEqual([]);
+    expect((await message(forB)).timeline.at(-1)?.event).toBe('pushed');
+  });
+
+  it('and the logout together never leave a push on the device: the logout re-stores, the push step withdraws', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow, message } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    const forB = await send('user_b', 'hello');
+    let logoutResult: Awaited<ReturnType<typeof logout>> | undefined;
+    // The whole logout runs after the push step read the sessions and
+    // before its push is recorded: the logout's scan cannot see the push.
+    jpush.duringPush = async () => {
+      logoutResult = await logout(
+        { userId: 'user_b', registrationId: RID_D },
+        deps
+      );
+    };
+
+    // Act
+    const result = await pushNow(forB);
+
+    // Assess
+    expect(logoutResult?.withdrawn).toEqual([]);
+    expect(logoutResult?.restored).toEqual([forB]);
+    expect(jpush.withdrawn).toEqual([result.jpushMsgId]);
+    expect(await message(forB)).toMatchObject({
+      status: 'stored',
+      delivery: 2,
+    });
+    expect(await deps.offline.list('user_b')).toHaveLength(1);
+  });
+});
