@@ -21,12 +21,10 @@ export const createHandler = (deps: AppDeps) =>
     logger.appendKeys({ messageId });
     const { token } = parseJsonBody(event, AckInput);
     const result = await acknowledge({ messageId, token }, deps);
+    // Outcomes are counted from the messages table's stream
+    // (outcome-metrics.ts); this counts the ACK calls themselves.
     logger.info('ACK received', { result });
-    if (result === 'acknowledged') {
-      metrics.addMetric('MessageAcknowledged', MetricUnit.Count, 1);
-    } else if (result === 'late') {
-      metrics.addMetric('MessageAcknowledgedLate', MetricUnit.Count, 1);
-    }
+    metrics.addMetric('AckReceived', MetricUnit.Count, 1);
     return jsonResponse(204);
   });
 

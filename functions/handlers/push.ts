@@ -35,8 +35,6 @@ export const createHandler =
       });
       if (result.outcome === 'pushed') {
         metrics.addMetric('PushSent', MetricUnit.Count, 1);
-      } else if (result.outcome === 'expired') {
-        metrics.addMetric('MessageExpired', MetricUnit.Count, 1);
       }
       return result;
     } catch (error) {

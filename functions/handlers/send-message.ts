@@ -19,9 +19,6 @@ export const createHandler = (deps: AppDeps) =>
     });
     if (result.created) {
       metrics.addMetric('MessageAccepted', MetricUnit.Count, 1);
-      if (result.status === 'stored') {
-        metrics.addMetric('MessageStored', MetricUnit.Count, 1);
-      }
     }
     return jsonResponse(202, {
       messageId: result.messageId,

@@ -2,6 +2,7 @@ import { Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import {
   AttributeType,
   BillingMode,
+  StreamViewType,
   Table,
   TableEncryption,
   type TableProps,
@@ -49,6 +50,8 @@ export class DataStack extends Stack {
     this.messages = new Table(this, 'MessagesTable', {
       ...defaults,
       partitionKey: { name: 'messageId', type: AttributeType.STRING },
+      // Status changes feed the outcome metrics (escalated, failed, ...).
+      stream: StreamViewType.NEW_AND_OLD_IMAGES,
     });
     this.sessions = new Table(this, 'SessionsTable', {
       ...defaults,
