@@ -203,8 +203,8 @@ export const runPushAttempt = async (
  * deletes the session first and then withdraws the pushes it finds, so a
  * push recorded after its scan is caught here: the sessions are read again
  * and the push is withdrawn if any target is no longer among them. JPush
- * withdraws a msg_id from all its targets; devices still logged in get the
- * message again from the next attempt.
+ * withdraws a msg_id from all its targets; devices still logged in that the
+ * Report API has not confirmed get the message again at the next attempt.
  */
 const withdrawFromDevicesLeft = async (
   message: Message,

@@ -16,10 +16,12 @@ const RID_D = '1a0018970a9c2ce5b0';
 const RID_E = '191e35f7e0a9c2e9d01';
 
 /**
- * A JPush port that also records the Device API and withdraw calls, can fail
- * them, and can run a step of a concurrent request in the middle of a call.
+ * A hand-written JPush port: pushes and report calls go to the shared
+ * recording fake; the Device API and withdraw calls are recorded here, can
+ * fail, and can run a step of a concurrent request in the middle of a call.
  */
-class DeviceJPush extends RecordingJPush {
+class DeviceJPush implements JPushPort {
+  readonly base = new RecordingJPush();
   readonly deviceUpdates: Array<{ registrationId: string; alias?: string }> =
     [];
   readonly withdrawn: string[] = [];
@@ -27,10 +29,10 @@ class DeviceJPush extends RecordingJPush {
   withdrawError?: Error;
   /** Runs while JPush handles an updateDevice call. */
   onUpdateDevice?: (registrationId: string, alias?: string) => Promise<void>;
-  /** Runs while JPush handles a push, before it answers. */
+  /** Runs once, while JPush handles the next push, before it answers. */
   duringPush?: () => Promise<void>;
 
-  override async updateDevice(
+  async updateDevice(
     registrationId: string,
     update: Parameters<JPushPort['updateDevice']>[1]
   ): Promise<void> {
@@ -42,17 +44,29 @@ class DeviceJPush extends RecordingJPush {
     if (this.updateDeviceError) throw this.updateDeviceError;
   }
 
-  override async withdraw(msgId: string): Promise<void> {
+  async withdraw(msgId: string): Promise<void> {
     this.withdrawn.push(msgId);
     if (this.withdrawError) throw this.withdrawError;
   }
 
-  override async push(payload: PushPayload): Promise<PushResult> {
+  async push(payload: PushPayload): Promise<PushResult> {
     const hook = this.duringPush;
     this.duringPush = undefined;
     await hook?.();
-    return super.push(payload);
+    return this.base.push(payload);
   }
+
+  getCids = (count?: number) => this.base.getCids(count);
+  messageStatus: JPushPort['messageStatus'] = (msgId, rids, date) =>
+    this.base.messageStatus(msgId, rids, date);
+  receivedDetail: JPushPort['receivedDetail'] = (msgIds) =>
+    this.base.receivedDetail(msgIds);
+  getDevice: JPushPort['getDevice'] = () => this.base.getDevice();
+  getAliasDevices: JPushPort['getAliasDevices'] = () =>
+    this.base.getAliasDevices();
+  deleteAlias: JPushPort['deleteAlias'] = () => this.base.deleteAlias();
+  removeDevicesFromAlias: JPushPort['removeDevicesFromAlias'] = () =>
+    this.base.removeDevicesFromAlias();
 }
 
 const prepare = () => {
