@@ -1,0 +1,364 @@
+import { createRequire } from 'node:module';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../../infra/app.ts';
+import type { CfnTemplate } from '../../../local/dynamo.ts';
+import { extractStateMachine } from '../../../local/engine/index.ts';
+
+type AslValidator = (
+  definition: unknown,
+  options?: { checkArn?: boolean; checkPaths?: boolean }
+) => { isValid: boolean; errorsText: (separator?: string) => string };
+const aslValidator = createRequire(import.meta.url)(
+  'asl-validator'
+) as AslValidator;
+
+type Resource = {
+  Type: string;
+  Properties: Record<string, unknown>;
+  Metadata?: Record<string, unknown>;
+};
+type Statement = {
+  Action: string | string[];
+  Effect: string;
+  Resource?: unknown;
+  NotResource?: unknown;
+};
+
+let template: Template;
+let resources: Record<string, Resource>;
+let dataTemplate: Template;
+let stateMachineName: string;
+
+beforeAll(() => {
+  // No bundling: the templates are what matters here, not the bundles.
+  const { service, data, config } = buildApp(
+    new App({ context: { 'aws:cdk:bundling-stacks': [] } })
+  );
+  template = Template.fromStack(service);
+  dataTemplate = Template.fromStack(data);
+  resources = template.toJSON().Resources as Record<string, Resource>;
+  stateMachineName = `PushDelivery-${config.stage}`;
+});
+
+const functionIds = () =>
+  Object.entries(resources)
+    .filter(([, r]) => r.Type === 'AWS::Lambda::Function')
+    .map(([id]) => id);
+
+/** The logical id of the function whose construct id starts with `name`. */
+const functionId = (name: string): string => {
+  const id = functionIds().find((i) => i.startsWith(name));
+  if (!id) throw new Error(`No function ${name} in the service stack`);
+  return id;
+};
+
+/** Every IAM statement attached to a function's role. */
+const statementsOf = (fnId: string): Statement[] => {
+  const role = (
+    resources[fnId]?.Properties.Role as { 'Fn::GetAtt': [string, string] }
+  )['Fn::GetAtt'][0];
+  return Object.values(resources)
+    .filter(
+      (r) =>
+        r.Type === 'AWS::IAM::Policy' &&
+        JSON.stringify(r.Properties.Roles).includes(`"${role}"`)
+    )
+    .flatMap(
+      (r) =>
+        (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement
+    );
+};
+
+const actionsOf = (statements: Statement[]) =>
+  statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+
+/** Functions whose role may read the secret exported under `exportPart`. */
+const secretReaders = (exportPart: string) =>
+  functionIds().filter((id) =>
+    statementsOf(id).some(
+      (s) =>
+        actionsOf([s]).includes('secretsmanager:GetSecretValue') &&
+        JSON.stringify(s.Resource).includes(exportPart)
+    )
+  );
+
+const DYNAMO_READ = new Set([
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:GetItem',
+  'dynamodb:Scan',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:DescribeTable',
+  'dynamodb:GetRecords',
+  'dynamodb:GetShardIterator',
+]);
+
+describe('ServiceStack functions', () => {
+  it('run every function on Node 22 or newer, arm64, traced, with explicit timeout and memory', () => {
+    // Act
+    const functions = functionIds().map((id) => [id, resources[id]] as const);
+
+    // Assess
+    expect(functions.length).toBeGreaterThanOrEqual(5);
+    for (const [id, fn] of functions) {
+      const props = fn?.Properties ?? {};
+      const major = Number(/^nodejs(\d+)\.x$/.exec(String(props.Runtime))?.[1]);
+      expect(major, `${id} runtime`).toBeGreaterThanOrEqual(22);
+      expect(props.Architectures, id).toEqual(['arm64']);
+      expect(props.TracingConfig, id).toEqual({ Mode: 'Active' });
+      expect(props.Timeout, id).toEqual(expect.any(Number));
+      expect(props.MemorySize, id).toEqual(expect.any(Number));
+      expect(fn?.Metadata?.LocalEntry, id).toMatch(
+        /^functions\/handlers\/[a-z-]+\.ts$/
+      );
+    }
+  });
+
+  it('lets the status function only read the messages table, and no secret', () => {
+    // Prepare
+    const statements = statementsOf(functionId('GetMessageFunction'));
+
+    // Act
+    const dynamo = statements.filter((s) =>
+      actionsOf([s]).some((a) => a.startsWith('dynamodb:'))
+    );
+    const others = actionsOf(statements).filter(
+      (a) => !a.startsWith('dynamodb:')
+    );
+
+    // Assess
+    expect(dynamo.length).toBeGreaterThan(0);
+    for (const action of actionsOf(dynamo)) {
+      expect(DYNAMO_READ.has(action), action).toBe(true);
+    }
+    for (const s of dynamo) {
+      expect(JSON.stringify(s.Resource)).toContain('MessagesTable');
+      expect(JSON.stringify(s.Resource)).not.toMatch(
+        /Sessions|Devices|OfflineStore|History/
+      );
+    }
+    expect(
+      others.every((a) => a.startsWith('logs:') || a.startsWith('xray:'))
+    ).toBe(true);
+    expect(JSON.stringify(statements)).not.toContain('secretsmanager');
+  });
+
+  it('lets only the functions that call JPush read the JPush credentials', () => {
+    // Act
+    const readers = secretReaders('JPushCredentials');
+
+    // Assess
+    expect(readers).toEqual(
+      expect.arrayContaining([
+        functionId('PushFunction'),
+        functionId('CheckReportFunction'),
+      ])
+    );
+    for (const name of [
+      'SendMessageFunction',
+      'GetMessageFunction',
+      'AckMessageFunction',
+    ]) {
+      expect(readers).not.toContain(functionId(name));
+    }
+    for (const id of readers) {
+      const env = JSON.stringify(resources[id]?.Properties.Environment);
+      expect(env, id).toContain('JPUSH_CREDENTIALS_SECRET_ARN');
+    }
+  });
+
+  it('lets only the Push and ACK functions read the ACK signing key', () => {
+    // Act
+    const readers = secretReaders('AckSigningKey');
+
+    // Assess
+    expect([...readers].sort()).toEqual(
+      [functionId('PushFunction'), functionId('AckMessageFunction')].sort()
+    );
+  });
+
+  it('never passes a secret value in an environment variable', () => {
+    // Act
+    const env = functionIds().map((id) =>
+      JSON.stringify(resources[id]?.Properties.Environment ?? {})
+    );
+
+    // Assess
+    for (const text of env) {
+      expect(text).not.toContain('resolve:secretsmanager');
+      expect(text).not.toMatch(/masterSecret/i);
+    }
+  });
+
+  it('allows states:StartExecution only on the delivery state machine', () => {
+    // Prepare
+    const machineArn = `:stateMachine:${stateMachineName}`;
+
+    // Act
+    const grants = functionIds().flatMap((id) =>
+      statementsOf(id).filter((s) =>
+        actionsOf([s]).some((a) => a.startsWith('states:'))
+      )
+    );
+
+    // Assess
+    expect(grants.length).toBeGreaterThan(0);
+    for (const grant of grants) {
+      expect(actionsOf([grant])).toEqual(['states:StartExecution']);
+      const targets = Array.isArray(grant.Resource)
+        ? grant.Resource
+        : [grant.Resource];
+      for (const target of targets) {
+        expect(JSON.stringify(target)).toContain(machineArn);
+        expect(JSON.stringify(target)).not.toContain('*');
+      }
+    }
+    expect(
+      statementsOf(functionId('GetMessageFunction')).flatMap((s) =>
+        actionsOf([s])
+      )
+    ).not.toContain('states:StartExecution');
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineName: stateMachineName,
+    });
+  });
+});
+
+describe('ServiceStack delivery state machine', () => {
+  const definition = () =>
+    extractStateMachine({
+      Data: dataTemplate.toJSON() as CfnTemplate,
+      Service: template.toJSON() as CfnTemplate,
+    }).definition as unknown as {
+      States: Record<string, Record<string, unknown>>;
+    };
+
+  it('is a Standard state machine with tracing and full logging', () => {
+    // Assess
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: {
+        Level: 'ALL',
+        IncludeExecutionData: true,
+        Destinations: [
+          {
+            CloudWatchLogsLogGroup: {
+              LogGroupArn: Match.anyValue(),
+            },
+          },
+        ],
+      },
+    });
+  });
+
+  it('is a valid Amazon States Language definition', () => {
+    // Act
+    const result = aslValidator(definition(), {
+      checkArn: true,
+      checkPaths: true,
+    });
+
+    // Assess
+    expect(result.errorsText('\n')).toBe('');
+    expect(result.isValid).toBe(true);
+  });
+
+  it('gives every Task state a timeout', () => {
+    // Act
+    const tasks = Object.entries(definition().States).filter(
+      ([, state]) => state.Type === 'Task'
+    );
+
+    // Assess
+    expect(tasks.map(([name]) => name)).toEqual(
+      expect.arrayContaining(['Push', 'CheckReport', 'CheckAck'])
+    );
+    for (const [name, state] of tasks) {
+      expect(state.TimeoutSeconds, name).toEqual(expect.any(Number));
+    }
+  });
+
+  it('retries JPush rate limits on Push and Check Report with full jitter and a delay cap', () => {
+    // Act
+    const states = definition().States;
+
+    // Assess
+    for (const name of ['Push', 'CheckReport']) {
+      const retries = states[name]?.Retry as Array<Record<string, unknown>>;
+      expect(retries, name).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            ErrorEquals: expect.arrayContaining(['JPushRateLimitError']),
+            JitterStrategy: 'FULL',
+            MaxDelaySeconds: expect.any(Number),
+            BackoffRate: expect.any(Number),
+          }),
+        ])
+      );
+    }
+  });
+
+  it('publishes escalations to an encrypted topic that requires TLS', () => {
+    // Assess
+    template.hasResourceProperties('AWS::SNS::Topic', {
+      KmsMasterKeyId: Match.anyValue(),
+    });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+    });
+  });
+});
+
+describe('ServiceStack API', () => {
+  it('authorizes every backend route with IAM and leaves only the ACK route open', () => {
+    // Act
+    const routes = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')
+      .map((r) => ({
+        key: String(r.Properties.RouteKey),
+        auth: r.Properties.AuthorizationType,
+      }));
+
+    // Assess
+    expect(routes.map((r) => r.key)).toEqual(
+      expect.arrayContaining([
+        'POST /v1/messages',
+        'GET /v1/messages/{messageId}',
+        'POST /v1/messages/{messageId}/ack',
+      ])
+    );
+    const open = routes.filter((r) => r.auth !== 'AWS_IAM');
+    expect(open).toEqual([
+      { key: 'POST /v1/messages/{messageId}/ack', auth: 'NONE' },
+    ]);
+  });
+
+  it('logs access as JSON and throttles the stage', () => {
+    // Assess
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AccessLogSettings: {
+        DestinationArn: Match.anyValue(),
+        Format: Match.stringLikeRegexp('"requestId"'),
+      },
+      DefaultRouteSettings: Match.objectLike({
+        ThrottlingRateLimit: Match.anyValue(),
+        ThrottlingBurstLimit: Match.anyValue(),
+      }),
+    });
+  });
+});
