@@ -33,7 +33,7 @@ afterEach(() => {
 describe('parseJsonBody', () => {
   it('parses and validates a JSON body', () => {
     // Act
-    const value = parseJsonBody({ body: '{"name":"a"}' }, Body);
+    const value = parseJsonBody(event('{"name":"a"}'), Body);
 
     // Assess
     expect(value).toEqual({ name: 'a' });
@@ -77,7 +77,7 @@ describe('parseJsonBody', () => {
   it('names a field of the wrong type and unknown fields', () => {
     // Act
     const parse = () =>
-      parseJsonBody({ body: '{"name": 5, "extra": true}' }, Body);
+      parseJsonBody(event('{"name": 5, "extra": true}'), Body);
 
     // Assess
     expect(parse).toThrow(
@@ -89,7 +89,7 @@ describe('parseJsonBody', () => {
 
   it('says a missing field is required and a non-object body is wrong', () => {
     // Act
-    const missing = () => parseJsonBody({ body: '{}' }, Body);
+    const missing = () => parseJsonBody(event('{}'), Body);
     const array = () => parseJsonBody(event('[1]'), Body);
 
     // Assess
