@@ -16,11 +16,25 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import {
+  Alarm,
+  ComparisonOperator,
+  type IMetric,
+  Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import {
+  DynamoEventSource,
+  SqsDlq,
+} from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { SmsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../config.ts';
 import { DeliveryStateMachine } from '../constructs/delivery-state-machine.ts';
@@ -227,6 +241,72 @@ export class ServiceStack extends Stack {
         access: 'read',
         envVar: 'MESSAGES_TABLE_NAME',
       });
+
+    // Outcome metrics from the messages table's stream: escalations and
+    // failures are decided by direct integrations, so they are counted here.
+    const outcomeMetrics = fn('OutcomeMetricsFunction', 'outcome-metrics');
+    const streamFailures = new Queue(this, 'OutcomeMetricsFailures', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(streamFailures).acknowledge(
+      {
+        id: 'AwsSolutions-SQS3',
+        reason:
+          'This queue is itself the dead-letter destination of the stream consumer.',
+      },
+      {
+        id: 'Serverless-SQSRedrivePolicy',
+        reason:
+          'This queue is itself the dead-letter destination of the stream consumer.',
+      }
+    );
+    outcomeMetrics.fn.addEventSource(
+      new DynamoEventSource(data.messages, {
+        startingPosition: StartingPosition.LATEST,
+        batchSize: 100,
+        maxBatchingWindow: Duration.seconds(5),
+        bisectBatchOnError: true,
+        reportBatchItemFailures: true,
+        retryAttempts: 3,
+        onFailure: new SqsDlq(streamFailures),
+      })
+    );
+    const alarmAction = new SnsAction(this.onCallTopic);
+    const alarm = (id: string, metric: IMetric, description: string) =>
+      new Alarm(this, id, {
+        metric,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator:
+          ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      }).addAlarmAction(alarmAction);
+    alarm(
+      'MessagesFailedAlarm',
+      new Metric({
+        namespace: 'PushDelivery',
+        metricName: 'MessageFailed',
+        dimensionsMap: { service: 'push-delivery' },
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      }),
+      'JPush refused messages for good (check the JPush credentials and payloads).'
+    );
+    alarm(
+      'DeliveryExecutionsFailedAlarm',
+      this.delivery.stateMachine.metricFailed({ period: Duration.minutes(5) }),
+      'Delivery executions failed: messages may be stuck; see the state machine logs.'
+    );
+    alarm(
+      'OutcomeStreamFailuresAlarm',
+      streamFailures.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+      }),
+      'The outcome metrics consumer could not process stream records.'
+    );
 
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
       retention: config.logRetention,
