@@ -56,9 +56,11 @@ const functionId = (name: string): string => {
 
 /** Every IAM statement attached to a function's role. */
 const statementsOf = (fnId: string): Statement[] => {
-  const role = (
-    resources[fnId]?.Properties.Role as { 'Fn::GetAtt': [string, string] }
-  )['Fn::GetAtt'][0];
+  const fn = resources[fnId];
+  if (!fn) throw new Error(`No resource ${fnId}`);
+  const role = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })[
+    'Fn::GetAtt'
+  ][0];
   return Object.values(resources)
     .filter(
       (r) =>
