@@ -1,0 +1,142 @@
+/**
+ * `npm start`: the whole system on one machine, with a live view.
+ *
+ * Environment:
+ * - `HOST` (default 127.0.0.1), `PORT` (default 3000);
+ * - `LOCAL_DATA_DIR`: dynalite's data directory (default: in memory);
+ * - `TIME_SCALE`: multiplies every wait and retry pause (default 1);
+ * - `ONCALL_PHONE_NUMBERS`: comma-separated numbers on the on-call topic
+ *   (default one obviously fake number);
+ * - `JPUSH_APP_KEY` and `JPUSH_MASTER_SECRET`: push through real JPush
+ *   instead of the simulator, with optional `JPUSH_PUSH_BASE_URL`,
+ *   `JPUSH_REPORT_BASE_URL` and `JPUSH_DEVICE_BASE_URL`;
+ * - `POWERTOOLS_LOG_LEVEL`: the handlers' log level (default WARN here, so
+ *   the console shows the live events, not every handler's info log).
+ *
+ * Prints the URLs, then one line per event as it happens; stops on Ctrl-C
+ * or SIGTERM, closing everything, with exit code 0.
+ */
+import type { RealJPushOptions } from './system.ts';
+
+// Before the handlers' logger is created (it reads the level once).
+process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+
+/** A 555-01xx number: reserved for fiction in the North American plan. */
+const DEFAULT_ONCALL = '+15555550100';
+
+function fail(message: string): never {
+  console.error(`npm start: ${message}`);
+  process.exit(2);
+}
+
+const env = process.env;
+const host = env.HOST || '127.0.0.1';
+const port = Number(env.PORT || '3000');
+if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+  fail(`PORT must be a port number (0-65535), not "${env.PORT}".`);
+}
+const timeScale = Number(env.TIME_SCALE || '1');
+if (!Number.isFinite(timeScale) || timeScale <= 0) {
+  fail(`TIME_SCALE must be a positive number, not "${env.TIME_SCALE}".`);
+}
+const onCallPhoneNumbers = (env.ONCALL_PHONE_NUMBERS ?? DEFAULT_ONCALL)
+  .split(',')
+  .map((n) => n.trim())
+  .filter((n) => n !== '');
+const dataDir = env.LOCAL_DATA_DIR || undefined;
+let jpush: RealJPushOptions | undefined;
+if (env.JPUSH_APP_KEY || env.JPUSH_MASTER_SECRET) {
+  if (!env.JPUSH_APP_KEY || !env.JPUSH_MASTER_SECRET) {
+    fail('real JPush needs both JPUSH_APP_KEY and JPUSH_MASTER_SECRET.');
+  }
+  jpush = {
+    appKey: env.JPUSH_APP_KEY as string,
+    masterSecret: env.JPUSH_MASTER_SECRET as string,
+    ...(env.JPUSH_PUSH_BASE_URL
+      ? { pushBaseUrl: env.JPUSH_PUSH_BASE_URL }
+      : {}),
+    ...(env.JPUSH_REPORT_BASE_URL
+      ? { reportBaseUrl: env.JPUSH_REPORT_BASE_URL }
+      : {}),
+    ...(env.JPUSH_DEVICE_BASE_URL
+      ? { deviceBaseUrl: env.JPUSH_DEVICE_BASE_URL }
+      : {}),
+  };
+}
+
+const { startLiveSystem } = await import('./live/index.ts');
+const { formatEventLine } = await import('./live/console.ts');
+
+const color = Boolean(process.stdout.isTTY) && !env.NO_COLOR;
+console.log('Starting the local system (synthesizing the CDK app)...');
+let live: Awaited<ReturnType<typeof startLiveSystem>>;
+try {
+  live = await startLiveSystem({
+    host,
+    port,
+    timeScale,
+    onCallPhoneNumbers,
+    ...(dataDir ? { dataDir } : {}),
+    ...(jpush ? { jpush } : {}),
+  });
+} catch (error) {
+  const code = (error as { code?: unknown }).code;
+  fail(
+    code === 'EADDRINUSE'
+      ? `${host}:${port} is in use; set PORT to another port.`
+      : `could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`
+  );
+}
+
+const { system } = live;
+const url = system.url;
+const lines = [
+  `Local system listening on ${url}`,
+  `  API         ${url}/v1/messages  (routes of the synthesized HTTP API)`,
+  `  Live page   ${url}/`,
+  system.simulator
+    ? `  Simulator   ${url}/local/devices  (JPush simulator, its JPush API on ${system.simulator.url})`
+    : `  JPush       real JPush, app key ${maskKey(jpush?.appKey ?? '')}${jpush?.pushBaseUrl ? ` at ${jpush.pushBaseUrl}` : ''}; no simulated phones`,
+  `  SMS sent    ${url}/local/sms`,
+  `  Events      ${url}/local/events  (Server-Sent Events)  ·  all messages: ${url}/local/messages`,
+  `  Data        ${dataDir ? `dynalite in ${dataDir}` : 'dynalite in memory (gone when stopped)'}${live.held.messages + live.held.sessions > 0 ? `; holds ${live.held.messages} message(s), ${live.held.sessions} session(s)` : ''}`,
+  `  Time scale  ${timeScale}${timeScale === 1 ? ' (waits run in real time)' : ` (a 10 s wait takes ${10 * timeScale} s)`}`,
+  `  On-call     ${onCallPhoneNumbers.length > 0 ? onCallPhoneNumbers.join(', ') : 'nobody'}`,
+  'Events follow, one line each. Ctrl-C stops.',
+];
+console.log(lines.join('\n'));
+
+live.bus.subscribe((event) => {
+  console.log(formatEventLine(event, color));
+});
+
+let stopping = false;
+const stop = (signal: NodeJS.Signals): void => {
+  if (stopping) {
+    console.log(`${signal} again: exiting without waiting.`);
+    process.exit(130);
+  }
+  stopping = true;
+  console.log(`${signal}: stopping...`);
+  const force = setTimeout(() => {
+    console.error('Did not stop within 10 s; exiting.');
+    process.exit(1);
+  }, 10_000);
+  force.unref();
+  live.close().then(
+    () => {
+      console.log('Stopped.');
+      process.exit(0);
+    },
+    (error: unknown) => {
+      console.error('Stopping failed:', error);
+      process.exit(1);
+    }
+  );
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+
+function maskKey(key: string): string {
+  return key.length > 6 ? `${key.slice(0, 4)}…` : '…';
+}
