@@ -79,7 +79,13 @@ export const drainOne = async (
     when: { statusIn: ['stored'] },
   });
   const current = message ?? (await deps.messages.get(item.messageId));
-  if (current && current.delivery === item.delivery) {
+  // An ACK may have ended a stored message (an earlier push reached the
+  // phone): then there is nothing to start, only the item to remove.
+  if (
+    current &&
+    current.delivery === item.delivery &&
+    current.status === 'sending'
+  ) {
     await startDelivery(current, item.delivery, deps);
   }
   await deps.offline.delete(item.userId, item.storedKey);

@@ -85,8 +85,13 @@ export const POLICY_LIMITS = {
   expiresInSeconds: { default: 86_400, min: 10, max: 864_000 },
 } as const;
 
-/** JPush's alias rule: ≤ 40 bytes of letters, digits, _, CJK and @!#$&*+=.|￥. */
-const ALIAS_CHARS = /^[\p{L}\p{N}_@!#$&*+=.|￥]+$/u;
+/**
+ * JPush's alias rule: ≤ 40 bytes of letters, digits, `_`, CJK and
+ * `@!#$&*+=.|￥` (reference §2.2), plus `-`: JPush added it at users' request
+ * in 2016 (jpush/jpush-api-java-client#72), API.md's own example uses it
+ * (`user-42`), and UUID user ids need it.
+ */
+const ALIAS_CHARS = /^[\p{L}\p{N}_@!#$&*+=.|￥-]+$/u;
 
 /** A user id usable as a JPush alias. */
 export const UserId = z
@@ -97,7 +102,7 @@ export const UserId = z
   })
   .refine((v) => ALIAS_CHARS.test(v), {
     error:
-      'may contain only letters, digits, _ and @!#$&*+=.|￥ (it is used as the JPush alias)',
+      'may contain only letters, digits, _, - and @!#$&*+=.|￥ (it is used as the JPush alias)',
   });
 
 /** A JPush registration id as the app gets it from the JPush SDK. */

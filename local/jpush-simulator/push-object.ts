@@ -149,9 +149,10 @@ export const REGISTRATION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * Alias and tag characters: letters, digits, `_`, Chinese characters and
- * `@!#$&*+=.|￥` (reference §2.2).
+ * `@!#$&*+=.|￥` (reference §2.2), and `-`, which JPush accepts since 2016
+ * (jpush/jpush-api-java-client#72: "现在已经支持特殊字符了").
  */
-const ALIAS_PATTERN = /^[\p{L}\p{Script=Han}0-9_@!#$&*+=.|￥]+$/u;
+const ALIAS_PATTERN = /^[\p{L}\p{Script=Han}0-9_@!#$&*+=.|￥-]+$/u;
 
 /** Max alias/tag size in UTF-8 bytes (reference §2.2). */
 export const MAX_ALIAS_BYTES = 40;

@@ -54,11 +54,10 @@ describe('SendMessageInput', () => {
     const long = validationMessage({ to: tooLong, body: 'hi' });
     const empty = validationMessage({ to: '', body: 'hi' });
     const missing = validationMessage({ body: 'hi' });
-    // JPush aliases allow no hyphen (reference §2.3), so 'user-42' is refused.
-    const hyphen = validationMessage({ to: 'user-42', body: 'hi' });
+    const slash = validationMessage({ to: 'user/42', body: 'hi' });
 
     // Assess
-    expect(hyphen).toContain('to: may contain only letters, digits');
+    expect(slash).toContain('to: may contain only letters, digits');
     expect(spaces).toContain('to: may contain only letters, digits');
     expect(long).toContain('to: must be at most 40 bytes');
     expect(empty).toContain('to: must not be empty');
@@ -443,5 +442,20 @@ describe('sendMessage', () => {
     // Assess
     expect(a.messageId).not.toBe(b.messageId);
     expect(deps.messages.items.size).toBe(2);
+  });
+});
+
+describe('user ids', () => {
+  it("accepts API.md's example recipient and UUID user ids", () => {
+    // Prepare
+    const examples = ['user-42', '550e8400-e29b-41d4-a716-446655440000'];
+
+    // Act
+    const results = examples.map(
+      (to) => SendMessageInput.safeParse({ to, body: 'hi' }).success
+    );
+
+    // Assess
+    expect(results).toEqual([true, true]);
   });
 });
