@@ -68,14 +68,33 @@ export class ServiceStack extends Stack {
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
 
-    const fn = (id: string, handlerName: string, timeout = 10) =>
-      new ServiceFunction(this, id, {
+    const tables = {
+      messages: [data.messages, 'MESSAGES_TABLE_NAME'],
+      sessions: [data.sessions, 'SESSIONS_TABLE_NAME'],
+      devices: [data.devices, 'DEVICES_TABLE_NAME'],
+      offline: [data.offlineStore, 'OFFLINE_STORE_TABLE_NAME'],
+      history: [data.history, 'HISTORY_TABLE_NAME'],
+    } as const;
+    /** A function with access to the tables it names, and nothing else. */
+    const fn = (
+      id: string,
+      handlerName: string,
+      access: Partial<Record<keyof typeof tables, 'read' | 'readWrite'>>,
+      timeout = 10
+    ) => {
+      const f = new ServiceFunction(this, id, {
         handlerName,
         timeout: Duration.seconds(timeout),
         logRetention: config.logRetention,
         logRemovalPolicy: config.removalPolicy,
         logLevel: config.logLevel,
       });
+      for (const [name, level] of Object.entries(access)) {
+        const [table, envVar] = tables[name as keyof typeof tables];
+        f.bindTable({ table, access: level, envVar });
+      }
+      return f;
+    };
     const useJPush = (f: ServiceFunction) => {
       f.fn.addEnvironment('JPUSH_PUSH_BASE_URL', config.jpush.pushBaseUrl);
       f.fn.addEnvironment('JPUSH_REPORT_BASE_URL', config.jpush.reportBaseUrl);
@@ -105,32 +124,22 @@ export class ServiceStack extends Stack {
         envVar: 'ACK_KEY_SECRET_ARN',
       });
 
-    // The delivery cycle's code steps.
-    const push = fn('PushFunction', 'push', 30)
-      .bindTable({
-        table: data.messages,
-        access: 'readWrite',
-        envVar: 'MESSAGES_TABLE_NAME',
-      })
-      .bindTable({
-        table: data.sessions,
-        access: 'read',
-        envVar: 'SESSIONS_TABLE_NAME',
-      })
-      .bindTable({
-        table: data.offlineStore,
-        access: 'readWrite',
-        envVar: 'OFFLINE_STORE_TABLE_NAME',
-      });
+    // The delivery cycle's code steps. Push may put a message back in the
+    // offline store (no session left) and start it again at once.
+    const push = fn(
+      'PushFunction',
+      'push',
+      { messages: 'readWrite', sessions: 'read', offline: 'readWrite' },
+      30
+    );
     useJPush(push);
     signsAcks(push);
     startsDeliveries(push);
-    const checkReport = fn('CheckReportFunction', 'check-report', 30).bindTable(
-      {
-        table: data.messages,
-        access: 'readWrite',
-        envVar: 'MESSAGES_TABLE_NAME',
-      }
+    const checkReport = fn(
+      'CheckReportFunction',
+      'check-report',
+      { messages: 'readWrite' },
+      30
     );
     useJPush(checkReport);
 
@@ -159,92 +168,51 @@ export class ServiceStack extends Stack {
 
     // The API.
     const sendMessage = startsDeliveries(
-      fn('SendMessageFunction', 'send-message')
-        .bindTable({
-          table: data.messages,
-          access: 'readWrite',
-          envVar: 'MESSAGES_TABLE_NAME',
-        })
-        .bindTable({
-          table: data.sessions,
-          access: 'read',
-          envVar: 'SESSIONS_TABLE_NAME',
-        })
-        .bindTable({
-          table: data.offlineStore,
-          access: 'readWrite',
-          envVar: 'OFFLINE_STORE_TABLE_NAME',
-        })
-        .bindTable({
-          table: data.history,
-          access: 'readWrite',
-          envVar: 'HISTORY_TABLE_NAME',
-        })
+      fn('SendMessageFunction', 'send-message', {
+        messages: 'readWrite',
+        sessions: 'read',
+        offline: 'readWrite',
+        history: 'readWrite',
+      })
     );
-    const getMessage = fn('GetMessageFunction', 'get-message').bindTable({
-      table: data.messages,
-      access: 'read',
-      envVar: 'MESSAGES_TABLE_NAME',
+    const getMessage = fn('GetMessageFunction', 'get-message', {
+      messages: 'read',
     });
     const ackMessage = signsAcks(
-      fn('AckMessageFunction', 'ack-message').bindTable({
-        table: data.messages,
-        access: 'readWrite',
-        envVar: 'MESSAGES_TABLE_NAME',
-      })
+      fn('AckMessageFunction', 'ack-message', { messages: 'readWrite' })
     );
 
     // Login and logout both end sessions (an account switch ends the
     // previous user's), which withdraws pushes and may put messages back in
     // the offline store; login drains it. Both therefore start deliveries
     // (a re-stored message whose user logged in meanwhile starts at once).
-    const sessionFunction = (id: string, handlerName: string) => {
-      const f = fn(id, handlerName, 30)
-        .bindTable({
-          table: data.messages,
-          access: 'readWrite',
-          envVar: 'MESSAGES_TABLE_NAME',
-        })
-        .bindTable({
-          table: data.sessions,
-          access: 'readWrite',
-          envVar: 'SESSIONS_TABLE_NAME',
-        })
-        .bindTable({
-          table: data.devices,
-          access: 'readWrite',
-          envVar: 'DEVICES_TABLE_NAME',
-        })
-        .bindTable({
-          table: data.offlineStore,
-          access: 'readWrite',
-          envVar: 'OFFLINE_STORE_TABLE_NAME',
-        })
-        .bindTable({
-          table: data.history,
-          access: 'read',
-          envVar: 'HISTORY_TABLE_NAME',
-        });
-      useJPush(f);
-      return startsDeliveries(f);
-    };
+    const sessionFunction = (id: string, handlerName: string) =>
+      startsDeliveries(
+        useJPush(
+          fn(
+            id,
+            handlerName,
+            {
+              messages: 'readWrite',
+              sessions: 'readWrite',
+              devices: 'readWrite',
+              offline: 'readWrite',
+              history: 'read',
+            },
+            30
+          )
+        )
+      );
     const login = sessionFunction('LoginFunction', 'login');
     const logout = sessionFunction('LogoutFunction', 'logout');
-    const history = fn('HistoryFunction', 'list-history')
-      .bindTable({
-        table: data.history,
-        access: 'read',
-        envVar: 'HISTORY_TABLE_NAME',
-      })
-      .bindTable({
-        table: data.messages,
-        access: 'read',
-        envVar: 'MESSAGES_TABLE_NAME',
-      });
+    const history = fn('HistoryFunction', 'list-history', {
+      history: 'read',
+      messages: 'read',
+    });
 
     // Outcome metrics from the messages table's stream: escalations and
     // failures are decided by direct integrations, so they are counted here.
-    const outcomeMetrics = fn('OutcomeMetricsFunction', 'outcome-metrics');
+    const outcomeMetrics = fn('OutcomeMetricsFunction', 'outcome-metrics', {});
     const streamFailures = new Queue(this, 'OutcomeMetricsFailures', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
