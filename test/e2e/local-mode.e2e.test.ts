@@ -1,0 +1,790 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  api,
+  eventually,
+  newRegistrationId,
+  newUserId,
+} from '../helpers/local-system.ts';
+import { type ChildScript, freePort, runScript } from './child-process.ts';
+
+// `npm start`'s entry as a child process on a free port, driven over HTTP
+// only. Waits run in real time (TIME_SCALE 1) with 1-second intervals: every
+// scenario here runs at the pace a person sees in the demo.
+const STARTUP_MS = 120_000;
+const ONCALL = ['+15555550100', '+15555550101'];
+
+/** Variables that would change what the child does, removed. */
+const CLEAN_ENV = {
+  JPUSH_APP_KEY: undefined,
+  JPUSH_MASTER_SECRET: undefined,
+  LOCAL_DATA_DIR: undefined,
+  NO_COLOR: '1',
+};
+
+interface Timeline {
+  at: string;
+  event: string;
+  detail?: string;
+}
+interface MessageView {
+  messageId: string;
+  to: string;
+  from?: string;
+  status: string;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+  timeline: Timeline[];
+}
+
+let start: ChildScript;
+let url: string;
+const system = { url: '' };
+
+beforeAll(async () => {
+  const port = await freePort();
+  start = runScript('local/start.ts', {
+    ...CLEAN_ENV,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    TIME_SCALE: '1',
+    ONCALL_PHONE_NUMBERS: ONCALL.join(','),
+  });
+  const match = await start.waitFor(
+    /Local system listening on (http:\/\/\S+)/,
+    STARTUP_MS
+  );
+  url = match[1] as string;
+  system.url = url;
+}, STARTUP_MS + 10_000);
+
+afterAll(async () => {
+  await start?.kill();
+});
+
+const send = async (body: Record<string, unknown>) => {
+  const res = await api(system, 'POST', '/v1/messages', body);
+  expect(res.status).toBe(202);
+  return res.json as { messageId: string; status: string };
+};
+
+const getMessage = async (messageId: string): Promise<MessageView> => {
+  const res = await api(system, 'GET', `/v1/messages/${messageId}`);
+  expect(res.status).toBe(200);
+  return res.json as MessageView;
+};
+
+const until = (
+  messageId: string,
+  done: (m: MessageView) => boolean,
+  what: string,
+  ms = 20_000
+) =>
+  eventually(
+    async () => {
+      const m = await getMessage(messageId);
+      return done(m) ? m : undefined;
+    },
+    what,
+    ms
+  );
+
+const phone = async (rid: string, settings: Record<string, unknown>) => {
+  const res = await api(system, 'PUT', `/local/devices/${rid}`, settings);
+  expect(res.status).toBe(200);
+};
+
+const device = async (rid: string) => {
+  const res = await api(system, 'GET', `/local/devices/${rid}`);
+  expect(res.status).toBe(200);
+  return res.json as {
+    alias: string | null;
+    online: boolean;
+    received: Array<{ msgId: string; extras: Record<string, unknown> }>;
+  };
+};
+
+const login = async (userId: string, registrationId: string) => {
+  const res = await api(system, 'POST', '/v1/sessions', {
+    userId,
+    registrationId,
+    platform: 'android',
+  });
+  expect(res.status).toBe(200);
+  return res.json as { drained: number };
+};
+
+const logout = async (userId: string, registrationId: string) => {
+  const res = await api(
+    system,
+    'DELETE',
+    `/v1/sessions/${userId}/${registrationId}`
+  );
+  expect(res.status).toBe(204);
+};
+
+const events = (m: MessageView, name: string) =>
+  m.timeline.filter((e) => e.event === name);
+
+/** The console shows `label  subject  text` lines; waits for one. */
+const consoleLine = (label: string, subject: string, text = '') =>
+  start.waitFor(
+    new RegExp(
+      `^\\d\\d:\\d\\d:\\d\\d\\.\\d{3}  ${escapeRegExp(label)}\\s+${escapeRegExp(subject)}  .*${escapeRegExp(text)}`,
+      'm'
+    ),
+    10_000
+  );
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+describe('npm start (the local mode as a child process)', () => {
+  it('prints the API, live page and simulator URLs and its settings', () => {
+    // Prepare
+    const output = start.output();
+
+    // Act
+    const lines = output.split('\n');
+
+    // Assess
+    expect(lines).toContain(`  Live page   ${url}/`);
+    expect(output).toContain(`  API         ${url}/v1/messages`);
+    expect(output).toMatch(
+      new RegExp(
+        `Simulator {3}${escapeRegExp(url)}/local/devices {2}\\(JPush simulator`
+      )
+    );
+    expect(output).toContain(`  SMS sent    ${url}/local/sms`);
+    expect(output).toContain('dynalite in memory');
+    expect(output).toContain('Time scale  1 (waits run in real time)');
+    expect(output).toContain(`On-call     ${ONCALL.join(', ')}`);
+  });
+
+  it('serves a self-contained live page and the local-only JSON routes', async () => {
+    // Prepare
+    const fetchText = async (path: string) => {
+      const res = await fetch(`${url}${path}`);
+      return { res, text: await res.text() };
+    };
+
+    // Act
+    const page = await fetchText('/');
+    const messages = await api(system, 'GET', '/local/messages');
+    const devices = await api(system, 'GET', '/local/devices');
+    const sms = await api(system, 'GET', '/local/sms');
+    const postMessages = await api(system, 'POST', '/local/messages', {});
+
+    // Assess
+    expect(page.res.status).toBe(200);
+    expect(page.res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.text).toMatch(/^<!doctype html>/);
+    expect(page.text).toContain('<style>');
+    expect(page.text).toContain("new EventSource('/local/events')");
+    // No external assets: nothing is loaded from another origin.
+    expect(page.text).not.toMatch(/(src|href)=["']?(https?:)?\/\//);
+    expect(messages.status).toBe(200);
+    expect(Array.isArray(messages.json)).toBe(true);
+    expect(devices.status).toBe(200);
+    expect(Array.isArray(devices.json)).toBe(true);
+    expect(sms.status).toBe(200);
+    expect(Array.isArray(sms.json)).toBe(true);
+    expect(postMessages.status).toBe(405);
+    expect(postMessages.json.error.code).toBe('MethodNotAllowed');
+  });
+
+  it('delivers a message to an online auto-ACK phone: pushed once, acknowledged, shown on the console', async () => {
+    // Prepare
+    const user = newUserId('alice');
+    const rid = newRegistrationId();
+    await phone(rid, { online: true, autoAck: true });
+    const session = await login(user, rid);
+
+    // Act
+    const sent = await send({
+      to: user,
+      from: 'ops_bot',
+      title: 'Order 1009 shipped',
+      body: 'Your parcel left the warehouse.',
+      data: { orderId: '1009' },
+      idempotencyKey: `order-1009-${user}`,
+      policy: { intervalSeconds: 1, maxAttempts: 3 },
+    });
+    const again = await send({
+      to: user,
+      body: 'Your parcel left the warehouse.',
+      idempotencyKey: `order-1009-${user}`,
+    });
+    const message = await until(
+      sent.messageId,
+      (m) => m.status === 'acknowledged',
+      'acknowledged'
+    );
+
+    // Assess
+    expect(session.drained).toBe(0);
+    expect(sent.status).toBe('sending');
+    expect(again.messageId).toBe(sent.messageId);
+    expect(message).toMatchObject({
+      messageId: sent.messageId,
+      to: user,
+      from: 'ops_bot',
+      attempts: 1,
+    });
+    expect(Date.parse(message.createdAt)).not.toBeNaN();
+    expect(Date.parse(message.updatedAt)).not.toBeNaN();
+    expect(events(message, 'pushed')).toHaveLength(1);
+    expect(events(message, 'pushed')[0]?.detail).toMatch(/JPush msg_id \d{17}/);
+    const d = await device(rid);
+    expect(d.alias).toBe(user);
+    expect(d.received).toHaveLength(1);
+    expect(d.received[0]?.extras).toMatchObject({
+      messageId: sent.messageId,
+      to: user,
+      ackToken: expect.any(String),
+    });
+    const all = await api(system, 'GET', '/local/messages');
+    expect(
+      (all.json as MessageView[]).find((m) => m.messageId === sent.messageId)
+        ?.timeline
+    ).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ event: 'acknowledged' }),
+      ])
+    );
+    await consoleLine('login', user, `logged in on phone ${rid}`);
+    await consoleLine(
+      'accepted',
+      sent.messageId,
+      `chat message from ops_bot to ${user}`
+    );
+    const msgId = /msg_id (\d{17})/.exec(
+      events(message, 'pushed')[0]?.detail ?? ''
+    )?.[1] as string;
+    await consoleLine('pushed', sent.messageId, `JPush msg_id ${msgId}`);
+    await consoleLine(
+      'on phone',
+      sent.messageId,
+      `phone ${rid} received JPush msg_id ${msgId}`
+    );
+    await consoleLine('acknowledged', sent.messageId);
+    await consoleLine('status', sent.messageId, 'sending → acknowledged');
+  });
+
+  it('escalates a message the phone never acknowledges after 2 attempts, with the SMS in /local/sms', async () => {
+    // Prepare
+    const user = newUserId('carol');
+    const rid = newRegistrationId();
+    await phone(rid, { online: true, autoAck: false });
+    await login(user, rid);
+
+    // Act
+    const sent = await send({
+      to: user,
+      title: 'Server down',
+      body: 'Database primary unreachable.',
+      policy: { intervalSeconds: 1, maxAttempts: 2 },
+      escalation: { onCall: true, smsTo: '+8613800000000' },
+    });
+    const message = await until(
+      sent.messageId,
+      (m) => m.status === 'escalated' && events(m, 'sms-sent').length >= 2,
+      'escalated, both SMS sent'
+    );
+    const sms = await api(system, 'GET', '/local/sms');
+
+    // Assess
+    expect(message.attempts).toBe(2);
+    const ours = (sms.json as Array<{ to: string; text: string; at: string }>)
+      .filter((s) => s.at >= message.createdAt)
+      .filter(
+        (s) =>
+          s.text.includes(sent.messageId) ||
+          s.text === 'Server down: Database primary unreachable.'
+      );
+    expect(ours.map((s) => s.to).sort()).toEqual(
+      [...ONCALL, '+8613800000000'].sort()
+    );
+    expect(ours.every((s) => !Number.isNaN(Date.parse(s.at)))).toBe(true);
+    await consoleLine(
+      'escalated',
+      sent.messageId,
+      'not acknowledged after 2 attempt(s)'
+    );
+    await consoleLine(
+      'SMS',
+      '+8613800000000',
+      'Server down: Database primary unreachable.'
+    );
+    await consoleLine('SMS', ONCALL[1] as string, 'Push not acknowledged');
+  });
+
+  it('refuses a forged ACK token with 403 and changes nothing; the real token is accepted', async () => {
+    // Prepare
+    const user = newUserId('ivy');
+    const rid = newRegistrationId();
+    await phone(rid, { online: true, autoAck: false });
+    await login(user, rid);
+    const sent = await send({
+      to: user,
+      body: 'Ack me.',
+      policy: { intervalSeconds: 30, maxAttempts: 1 },
+    });
+    const token = await eventually(
+      async () => (await device(rid)).received[0]?.extras.ackToken as string,
+      'the push on the phone'
+    );
+    const before = await getMessage(sent.messageId);
+
+    // Act
+    const forged = await api(
+      system,
+      'POST',
+      `/v1/messages/${sent.messageId}/ack`,
+      {
+        token: `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`,
+      }
+    );
+    const otherMessage = await api(
+      system,
+      'POST',
+      '/v1/messages/m0000000000000000000000000/ack',
+      { token }
+    );
+    const afterForged = await getMessage(sent.messageId);
+    const real = await api(
+      system,
+      'POST',
+      `/v1/messages/${sent.messageId}/ack`,
+      { token }
+    );
+    const repeated = await api(
+      system,
+      'POST',
+      `/v1/messages/${sent.messageId}/ack`,
+      { token }
+    );
+    const after = await getMessage(sent.messageId);
+
+    // Assess
+    expect(forged.status).toBe(403);
+    expect(forged.json.error).toEqual({
+      code: 'Forbidden',
+      message: expect.any(String),
+    });
+    expect(otherMessage.status).toBe(403);
+    expect(afterForged.timeline).toEqual(before.timeline);
+    expect(afterForged.status).toBe(before.status);
+    expect(real.status).toBe(204);
+    expect(repeated.status).toBe(204);
+    expect(after.status).toBe('acknowledged');
+    expect(events(after, 'acknowledged')).toHaveLength(1);
+  });
+
+  it('pushes again while the phone is offline and ends with one copy on it once it is online', async () => {
+    // Prepare
+    const user = newUserId('bob');
+    const rid = newRegistrationId();
+    await phone(rid, { online: false, autoAck: true });
+    await login(user, rid);
+
+    // Act
+    const sent = await send({
+      to: user,
+      body: 'Meeting moved to 3 pm.',
+      policy: { intervalSeconds: 1, maxAttempts: 10 },
+    });
+    await until(
+      sent.messageId,
+      (m) => events(m, 'pushed').length >= 2,
+      'a second push'
+    );
+    await phone(rid, { online: true });
+    const message = await until(
+      sent.messageId,
+      (m) => m.status === 'acknowledged',
+      'acknowledged'
+    );
+
+    // Assess
+    const pushes = events(message, 'pushed').length;
+    expect(pushes).toBeGreaterThanOrEqual(2);
+    expect(
+      events(message, 'report')
+        .slice(0, pushes - 1)
+        .every((r) => /delivered to 0 of 1/.test(r.detail ?? ''))
+    ).toBe(true);
+    expect((await device(rid)).received).toHaveLength(1);
+    await consoleLine('phone', rid, 'online');
+  });
+
+  it('stores a message for a logged-out user and delivers it when the user logs in again', async () => {
+    // Prepare
+    const user = newUserId('dave');
+    const rid = newRegistrationId();
+    await phone(rid, { online: true, autoAck: true });
+    await login(user, rid);
+    await logout(user, rid);
+    await logout(user, rid);
+
+    // Act
+    const sent = await send({
+      to: user,
+      body: 'Your invoice is ready.',
+      policy: { intervalSeconds: 1 },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const waiting = await getMessage(sent.messageId);
+    const onPhoneBefore = (await device(rid)).received.length;
+    const relogin = await login(user, rid);
+    const message = await until(
+      sent.messageId,
+      (m) => m.status === 'acknowledged',
+      'acknowledged after the drain'
+    );
+
+    // Assess
+    expect(sent.status).toBe('stored');
+    expect(waiting.status).toBe('stored');
+    expect(onPhoneBefore).toBe(0);
+    expect(relogin.drained).toBe(1);
+    expect(events(message, 'drained')).toHaveLength(1);
+    expect((await device(rid)).received).toHaveLength(1);
+    await consoleLine('logout', user, `session on phone ${rid} ended`);
+    await consoleLine('stored', sent.messageId, 'no session');
+    await consoleLine('drained', sent.messageId);
+  });
+
+  it('never lets a message for A reach the phone B took over after A logged out', async () => {
+    // Prepare
+    const a = newUserId('erin');
+    const b = newUserId('frank');
+    const rid = newRegistrationId();
+    await phone(rid, { online: true, autoAck: true });
+    await login(a, rid);
+    await logout(a, rid);
+    await login(b, rid);
+
+    // Act
+    const toA = await send({
+      to: a,
+      body: 'For A only.',
+      policy: { intervalSeconds: 1 },
+    });
+    const toB = await send({
+      to: b,
+      body: 'For B.',
+      policy: { intervalSeconds: 1 },
+    });
+    await until(
+      toB.messageId,
+      (m) => m.status === 'acknowledged',
+      'B acknowledged'
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+
+    // Assess
+    const d = await device(rid);
+    expect(d.alias).toBe(b);
+    expect(toA.status).toBe('stored');
+    expect((await getMessage(toA.messageId)).status).toBe('stored');
+    expect(d.received.map((p) => p.extras.to)).toEqual([b]);
+  });
+
+  it("lists a user's messages newest first, page by page, with chat messages in both users' history", async () => {
+    // Prepare
+    const alice = newUserId('alice');
+    const bob = newUserId('bob');
+    const first = await send({ to: alice, from: bob, body: 'Hi Alice' });
+    const second = await send({ to: alice, body: 'Your order shipped' });
+
+    // Act
+    const page1 = await api(
+      system,
+      'GET',
+      `/v1/users/${alice}/messages?limit=1`
+    );
+    const page2 = await api(
+      system,
+      'GET',
+      `/v1/users/${alice}/messages?limit=1&cursor=${encodeURIComponent(page1.json.nextCursor)}`
+    );
+    const bobs = await api(system, 'GET', `/v1/users/${bob}/messages`);
+
+    // Assess
+    expect(page1.status).toBe(200);
+    expect(page1.json.items.map((m: MessageView) => m.messageId)).toEqual([
+      second.messageId,
+    ]);
+    expect(typeof page1.json.nextCursor).toBe('string');
+    expect(page2.status).toBe(200);
+    expect(page2.json.items.map((m: MessageView) => m.messageId)).toEqual([
+      first.messageId,
+    ]);
+    expect(bobs.json.items.map((m: MessageView) => m.messageId)).toEqual([
+      first.messageId,
+    ]);
+  });
+
+  it('answers bad input with a 4xx JSON error, never a 5xx', async () => {
+    // Prepare
+    const rid = newRegistrationId();
+    const cases: Array<[string, string, string | undefined, number]> = [
+      ['POST', '/v1/messages', '{"to":', 400],
+      ['POST', '/v1/messages', '', 400],
+      ['POST', '/v1/messages', '[]', 400],
+      ['POST', '/v1/messages', '{"to":"a","body":"x","colour":"red"}', 400],
+      ['POST', '/v1/messages', '{"to":"a b","body":"x"}', 400],
+      [
+        'POST',
+        '/v1/messages',
+        JSON.stringify({ to: 'x'.repeat(41), body: 'x' }),
+        400,
+      ],
+      ['POST', '/v1/messages', '{"to":"a"}', 400],
+      [
+        'POST',
+        '/v1/messages',
+        '{"to":"a","body":"x","policy":{"intervalSeconds":0}}',
+        400,
+      ],
+      [
+        'POST',
+        '/v1/messages',
+        '{"to":"a","body":"x","policy":{"maxAttempts":"3"}}',
+        400,
+      ],
+      [
+        'POST',
+        '/v1/messages',
+        '{"to":"a","body":"x","escalation":{"smsTo":"123"}}',
+        400,
+      ],
+      ['GET', '/v1/messages/no-such-message', undefined, 404],
+      ['GET', '/v1/users/bad%20id/messages', undefined, 400],
+      ['GET', '/v1/users/u/messages?limit=0', undefined, 400],
+      ['GET', '/v1/users/u/messages?limit=abc', undefined, 400],
+      ['GET', '/v1/users/u/messages?limit=1000', undefined, 400],
+      ['GET', '/v1/users/u/messages?cursor=not-a-cursor', undefined, 400],
+      ['POST', '/v1/sessions', '{"userId":', 400],
+      [
+        'POST',
+        '/v1/sessions',
+        `{"userId":"u","registrationId":"${rid}","platform":"windows"}`,
+        400,
+      ],
+      [
+        'POST',
+        '/v1/sessions',
+        '{"userId":"u","registrationId":"x","platform":"android"}',
+        400,
+      ],
+      [
+        'POST',
+        '/v1/sessions',
+        `{"userId":"u","registrationId":"${rid}","platform":"android","extra":1}`,
+        400,
+      ],
+      ['DELETE', `/v1/sessions/bad%20user/${rid}`, undefined, 400],
+      ['DELETE', '/v1/sessions/u/x', undefined, 400],
+      ['POST', '/v1/messages/no-such-message/ack', '{}', 400],
+      ['POST', '/v1/messages/no-such-message/ack', '{"token":', 400],
+      ['POST', '/v1/messages/no-such-message/ack', '{"token":"abc"}', 403],
+      ['PUT', '/local/devices/1a00189700000000', '{"online":', 400],
+      ['PUT', '/local/devices/1a00189700000000', '{"online":"yes"}', 400],
+      ['GET', '/local/devices/1a00000000unknown', undefined, 404],
+      ['GET', '/v1/nothing', undefined, 404],
+      ['DELETE', '/v1/messages', undefined, 405],
+      ['POST', '/local/events', '{}', 405],
+    ];
+
+    // Act
+    const answers = await Promise.all(
+      cases.map(async ([method, path, body]) => {
+        const res = await fetch(`${url}${path}`, {
+          method,
+          ...(body === undefined
+            ? {}
+            : { headers: { 'content-type': 'application/json' }, body }),
+        });
+        const text = await res.text();
+        return { status: res.status, text };
+      })
+    );
+
+    // Assess
+    answers.forEach((answer, i) => {
+      const [method, path, body, status] = cases[i] as (typeof cases)[number];
+      const what = `${method} ${path} ${body ?? ''} → ${answer.status} ${answer.text}`;
+      expect(answer.status, what).toBe(status);
+      expect(JSON.parse(answer.text), what).toEqual({
+        error: { code: expect.any(String), message: expect.any(String) },
+      });
+    });
+    const all = await api(system, 'GET', '/local/messages');
+    expect(
+      (all.json as MessageView[]).filter((m) => m.to === 'a' || m.to === 'u')
+    ).toEqual([]);
+  });
+
+  it('streams every event over Server-Sent Events', async () => {
+    // Prepare
+    const user = newUserId('sse');
+    const controller = new AbortController();
+    const res = await fetch(`${url}/local/events`, {
+      signal: controller.signal,
+    });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let received = '';
+
+    // Act
+    const sent = await send({ to: user, body: 'Over the stream.' });
+    try {
+      const deadline = Date.now() + 10_000;
+      const stored = new RegExp(
+        `"messageId":"${sent.messageId}","to":"[^"]*","event":"stored"`
+      );
+      while (!stored.test(received)) {
+        if (Date.now() > deadline)
+          throw new Error(`No stored event in ${received}`);
+        const { value, done } = await reader.read();
+        if (done) break;
+        received += decoder.decode(value, { stream: true });
+      }
+    } finally {
+      controller.abort();
+    }
+
+    // Assess
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const ours = received
+      .split('\n\n')
+      .map((block) => /^data: (.*)$/m.exec(block)?.[1])
+      .filter((data): data is string => data !== undefined)
+      .map((data) => JSON.parse(data))
+      .filter((e) => e.messageId === sent.messageId);
+    expect(ours.map((e) => e.event)).toEqual(['accepted', 'stored']);
+    expect(ours[0]).toMatchObject({
+      kind: 'timeline',
+      label: 'accepted',
+      subject: sent.messageId,
+      to: user,
+      seq: expect.any(Number),
+    });
+  });
+
+  it('runs npm run demo against it: every scenario as the seed says', async () => {
+    // Prepare
+    const demo = runScript('local/demo.ts', { ...CLEAN_ENV, DEMO_URL: url });
+
+    // Act
+    const code = await demo.exited;
+
+    // Assess
+    const output = demo.output();
+    expect(code, output).toBe(0);
+    for (const title of ['(a)', '(b)', '(c)', '(d)', '(e)']) {
+      expect(output).toContain(`\n${title} `);
+    }
+    expect(output).not.toContain('✗');
+    expect(output).toContain('All 5 scenarios went as expected');
+    expect(output).toMatch(/the login drained 1 stored message\n/);
+  }, 90_000);
+
+  it('stops on SIGINT: closes everything and exits 0 within a few seconds', async () => {
+    // Act
+    const code = await start.stop('SIGINT', 10_000);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(start.output()).toContain('\nSIGINT: stopping...\n');
+    expect(start.output()).toMatch(/\nStopped\.\n$/);
+    await expect(fetch(`${url}/local/sms`)).rejects.toThrow();
+  });
+});
+
+describe('npm run demo without a running system', () => {
+  it('fails with a clear message when nothing answers', async () => {
+    // Prepare
+    const port = await freePort();
+    const demo = runScript('local/demo.ts', {
+      ...CLEAN_ENV,
+      DEMO_URL: `http://127.0.0.1:${port}`,
+    });
+
+    // Act
+    const code = await demo.exited;
+
+    // Assess
+    expect(code).toBe(1);
+    expect(demo.output()).toContain(
+      `Nothing answers at http://127.0.0.1:${port}`
+    );
+    expect(demo.output()).toContain('npm start');
+  });
+});
+
+describe('npm start with LOCAL_DATA_DIR', () => {
+  let dir: string;
+  let run: ChildScript | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'local-mode-data-'));
+  });
+
+  afterAll(async () => {
+    await run?.kill();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const startWithData = async () => {
+    const port = await freePort();
+    run = runScript('local/start.ts', {
+      ...CLEAN_ENV,
+      PORT: String(port),
+      LOCAL_DATA_DIR: dir,
+    });
+    const match = await run.waitFor(
+      /Local system listening on (http:\/\/\S+)/,
+      STARTUP_MS
+    );
+    return { url: match[1] as string, run };
+  };
+
+  it(
+    'keeps messages across a restart and stops on SIGTERM with exit 0',
+    async () => {
+      // Prepare
+      const first = await startWithData();
+      const user = newUserId('kept');
+      const sent = await api(first, 'POST', '/v1/messages', {
+        to: user,
+        body: 'Still here?',
+      });
+      const stopped = await first.run.stop('SIGTERM', 10_000);
+
+      // Act
+      const second = await startWithData();
+      const after = await api(
+        second,
+        'GET',
+        `/v1/messages/${sent.json.messageId}`
+      );
+      await second.run.stop('SIGTERM', 10_000);
+
+      // Assess
+      expect(sent.status).toBe(202);
+      expect(stopped).toBe(0);
+      expect(first.run.output()).toContain(`dynalite in ${dir}`);
+      expect(second.run.output()).toMatch(
+        /holds 1 message\(s\), 0 session\(s\)/
+      );
+      expect(after.status).toBe(200);
+      expect(after.json).toMatchObject({ to: user, status: 'stored' });
+    },
+    2 * STARTUP_MS + 30_000
+  );
+});
