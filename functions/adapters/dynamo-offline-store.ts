@@ -2,9 +2,9 @@ import {
   DeleteCommand,
   type DynamoDBDocumentClient,
   PutCommand,
-  QueryCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { OfflineStore, StoredMessage } from '../domain/ports.ts';
+import { queryPartition } from './dynamo-query.ts';
 
 /**
  * The offline store in DynamoDB: `userId` + `storedKey` (creation time first,
@@ -34,25 +34,13 @@ export class DynamoOfflineStore implements OfflineStore {
   }
 
   async list(userId: string): Promise<StoredMessage[]> {
-    const items: StoredMessage[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'userId = :u',
-          ExpressionAttributeValues: { ':u': userId },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        })
-      );
-      for (const raw of out.Items ?? []) {
-        const { expiresAtEpoch: _ttl, ...item } = raw;
-        items.push(item as StoredMessage);
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return items;
+    const items = await queryPartition(this.db, this.tableName, {
+      name: 'userId',
+      value: userId,
+    });
+    return items.map(
+      ({ expiresAtEpoch: _ttl, ...item }) => item as unknown as StoredMessage
+    );
   }
 
   async delete(userId: string, storedKey: string): Promise<void> {

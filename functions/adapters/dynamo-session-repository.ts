@@ -4,7 +4,6 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type {
   DeviceOwner,
@@ -12,6 +11,7 @@ import type {
   Session,
   SessionRepository,
 } from '../domain/ports.ts';
+import { queryPartition } from './dynamo-query.ts';
 
 /** Sessions in DynamoDB: `userId` + `registrationId`. */
 export class DynamoSessionRepository implements SessionRepository {
@@ -25,22 +25,10 @@ export class DynamoSessionRepository implements SessionRepository {
   ) {}
 
   async listByUser(userId: string): Promise<Session[]> {
-    const sessions: Session[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'userId = :u',
-          ExpressionAttributeValues: { ':u': userId },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        })
-      );
-      sessions.push(...((out.Items ?? []) as Session[]));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return sessions;
+    return (await queryPartition(this.db, this.tableName, {
+      name: 'userId',
+      value: userId,
+    })) as unknown as Session[];
   }
 
   async put(session: Session): Promise<void> {
