@@ -4,6 +4,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/helpers/setup.ts'],
+    // Function logs at WARN keep test output readable; the log hygiene test
+    // turns the level up for itself.
+    env: { POWERTOOLS_LOG_LEVEL: 'WARN' },
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Integration tests start their own dynalite and JPush simulator on
