@@ -71,8 +71,8 @@ h2 { margin: 0; font-size: 13px; font-weight: 600; text-transform: uppercase; le
 .s-expired { color: var(--expired); background: var(--expired-bg); } .m-expired { border-left-color: var(--expired); }
 .s-failed { color: var(--failed); background: var(--failed-bg); } .m-failed { border-left-color: var(--failed); }
 .timeline { list-style: none; margin: 10px 0 0; padding: 8px 0 0; border-top: 1px solid var(--line); }
-.timeline li { display: grid; grid-template-columns: 64px 120px minmax(0, 1fr); gap: 10px; padding: 3px 0; font-size: 13px;
-  animation: appear .5s ease-out; }
+.timeline li { display: grid; grid-template-columns: 64px 120px minmax(0, 1fr); gap: 10px; padding: 3px 0; font-size: 13px; }
+.timeline li.fresh, .msg.fresh { animation: appear .5s ease-out; }
 @keyframes appear { from { opacity: 0; transform: translateY(-3px); } to { opacity: 1; transform: none; } }
 .timeline .t { color: var(--muted); font-variant-numeric: tabular-nums; text-align: right; font-size: 12px; padding-top: 1px; }
 .ev { font-weight: 600; }
@@ -110,6 +110,7 @@ const SCRIPT = `
 var TERMINAL = ['acknowledged', 'escalated', 'expired', 'failed'];
 var STATUSES = ['stored', 'sending', 'received', 'acknowledged', 'escalated', 'expired', 'failed'];
 var cards = new Map();
+var firstRender = true;
 var pending = false, running = false;
 
 function h(tag, attrs) {
@@ -148,7 +149,7 @@ function getJson(path) {
   }).catch(function () { return null; });
 }
 
-function renderMessage(m) {
+function renderMessage(m, seenEntries) {
   var head = h('div', { cls: 'msg-head' },
     h('span', { cls: 'badge s-' + m.status, 'data-status': m.status, text: m.status }),
     h('span', { cls: 'msg-title', text: m.title || m.body }),
@@ -160,8 +161,8 @@ function renderMessage(m) {
     m.policy ? h('span', null, 'every ', h('b', { text: m.policy.intervalSeconds + ' s' })) : null,
     m.failureReason ? h('span', { text: 'reason: ' + m.failureReason }) : null);
   var tl = h('ol', { cls: 'timeline' });
-  (m.timeline || []).forEach(function (e) {
-    tl.appendChild(h('li', null,
+  (m.timeline || []).forEach(function (e, i) {
+    tl.appendChild(h('li', i >= seenEntries ? { cls: 'fresh' } : null,
       h('span', { cls: 't', title: e.at, text: since(e.at, m.createdAt) }),
       h('span', { cls: 'ev ev-' + e.event, text: label(e.event) }),
       h('span', { cls: 'd', text: e.detail || '' })));
@@ -181,6 +182,7 @@ function renderMessages(list) {
   }));
   if (list.length === 0) {
     cards.clear();
+    firstRender = false;
     box.replaceChildren(h('div', { cls: 'empty' }, 'No messages yet. Send one with ',
       h('code', { text: 'curl -X POST ' + location.origin + '/v1/messages -d \\'{"to":"alice","body":"Hello"}\\'' }),
       ' or run ', h('code', { text: 'npm run demo' }), '.'));
@@ -192,13 +194,32 @@ function renderMessages(list) {
     var sig = m.status + '|' + m.attempts + '|' + (m.timeline || []).length + '|' + (m.failureReason || '');
     var old = cards.get(m.messageId);
     if (old && old.sig === sig) return old.el;
-    var el = renderMessage(m);
+    var el = renderMessage(m, old ? old.entries : (firstRender ? Infinity : 0));
+    if (!old && !firstRender) el.classList.add('fresh');
     if (old && old.status !== m.status) el.classList.add('changed');
-    cards.set(m.messageId, { el: el, sig: sig, status: m.status });
+    cards.set(m.messageId, { el: el, sig: sig, status: m.status, entries: (m.timeline || []).length });
     return el;
   });
   cards.forEach(function (_, id) { if (!seen.has(id)) cards.delete(id); });
-  box.replaceChildren.apply(box, nodes);
+  firstRender = false;
+  place(box, nodes);
+}
+
+// Puts nodes in order without detaching those already in place (moving a
+// node restarts its animations).
+function place(box, nodes) {
+  var placeholder = box.querySelector('.empty');
+  if (placeholder) placeholder.remove();
+  nodes.forEach(function (node, i) {
+    var current = box.children[i];
+    if (current === node) return;
+    if (current && current.parentNode === box && nodes.indexOf(current) < 0) {
+      box.replaceChild(node, current);
+    } else {
+      box.insertBefore(node, current || null);
+    }
+  });
+  while (box.children.length > nodes.length) box.removeChild(box.lastElementChild);
 }
 
 function renderDevices(list) {
