@@ -254,8 +254,14 @@ export class LiveEventBus {
       return;
     }
     this.#pending = all ? [] : this.#pending.filter((p) => p.arrived > cutoff);
-    // A stable sort: events of one source keep their order on equal times.
-    due.sort((a, b) => a.body.at.localeCompare(b.body.at));
+    // A stable sort: events of one source keep their order on equal times,
+    // except that a phone's change (going online) comes before what the
+    // change caused at the same instant (receiving its queued pushes).
+    due.sort(
+      (a, b) =>
+        a.body.at.localeCompare(b.body.at) ||
+        Number(b.body.kind === 'device') - Number(a.body.kind === 'device')
+    );
     for (const { body } of due) {
       this.#seq += 1;
       const event: LiveEvent = {

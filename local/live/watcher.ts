@@ -8,10 +8,22 @@ import type { Session } from '../../functions/domain/ports.ts';
 import { documentClient } from '../../functions/shared/deps.ts';
 import type { LocalExecutionEvent } from '../engine/index.ts';
 import type { LocalSystem } from '../system.ts';
-import type { LiveEventBus, LiveMessageStatus } from './events.ts';
+import type {
+  LiveEventBody,
+  LiveEventBus,
+  LiveMessageStatus,
+} from './events.ts';
 
 /** How often the tables are read even when nothing pokes the watcher. */
 const BACKSTOP_MS = 1000;
+
+/** How long a phone's receipt waits for its push to reach the timeline. */
+const DELIVERED_WAIT_MS = 3000;
+
+type DeliveredEvent = Extract<LiveEventBody, { kind: 'delivered' }>;
+
+const pushedMsgId = (detail: string | undefined): string | undefined =>
+  /JPush msg_id (\d+)/.exec(detail ?? '')?.[1];
 
 const tableName = (system: LocalSystem, prefix: string): string => {
   const data = Object.entries(system.templates).find(([name]) =>
@@ -51,6 +63,13 @@ export class SystemWatcher {
     string,
     { online: boolean; autoAck: boolean; alias: string | null }
   >();
+  /** JPush msg_ids whose `pushed` entry is in a timeline already. */
+  readonly #pushed = new Set<string>();
+  /** Receipts waiting for their push's timeline entry, by msg_id. */
+  readonly #waiting = new Map<
+    string,
+    { event: DeliveredEvent; timer: NodeJS.Timeout }
+  >();
   readonly #unsubscribe: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
   #scanning: Promise<void> | undefined;
@@ -83,6 +102,7 @@ export class SystemWatcher {
         count: m.timeline.length,
         status: m.status,
       });
+      for (const entry of m.timeline) this.#notePushed(entry);
     }
     for (const s of sessions) this.#sessions.set(sessionKey(s), s);
     for (const device of system.simulator?.listDevices() ?? []) {
@@ -98,7 +118,7 @@ export class SystemWatcher {
       this.#unsubscribe.push(
         system.simulator.onDelivered((registrationId, push) => {
           const { messageId, to } = push.extras;
-          this.#bus.emit({
+          this.#delivered({
             kind: 'delivered',
             at: push.at,
             registrationId,
@@ -225,6 +245,36 @@ export class SystemWatcher {
     if (this.#timer) clearInterval(this.#timer);
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     await this.#scanning;
+    for (const { event, timer } of this.#waiting.values()) {
+      clearTimeout(timer);
+      this.#bus.emit(event);
+    }
+    this.#waiting.clear();
+  }
+
+  /**
+   * A phone received a push. The simulator reports it while the push call
+   * is still running, before the push is written to the message's
+   * timeline; the receipt waits (a few seconds at most) for that entry, so
+   * that "pushed" comes before "on phone".
+   */
+  #delivered(event: DeliveredEvent): void {
+    if (event.messageId === undefined || this.#pushed.has(event.msgId)) {
+      this.#bus.emit(event);
+    } else {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(event.msgId);
+        this.#bus.emit(event);
+      }, DELIVERED_WAIT_MS);
+      this.#waiting.set(event.msgId, { event, timer });
+    }
+    this.poke();
+  }
+
+  #notePushed(entry: { event: string; detail?: string }): void {
+    if (entry.event !== 'pushed') return;
+    const msgId = pushedMsgId(entry.detail);
+    if (msgId) this.#pushed.add(msgId);
   }
 
   async #scan(): Promise<void> {
@@ -236,6 +286,7 @@ export class SystemWatcher {
     for (const m of [...messages].reverse()) {
       const seen = this.#messages.get(m.messageId);
       for (const entry of m.timeline.slice(seen?.count ?? 0)) {
+        this.#notePushed(entry);
         this.#bus.emit({
           kind: 'timeline',
           at: entry.at,
@@ -259,6 +310,13 @@ export class SystemWatcher {
         count: m.timeline.length,
         status: m.status,
       });
+    }
+
+    for (const [msgId, { event, timer }] of this.#waiting) {
+      if (!this.#pushed.has(msgId)) continue;
+      clearTimeout(timer);
+      this.#waiting.delete(msgId);
+      this.#bus.emit(event);
     }
 
     const now = new Date().toISOString();
