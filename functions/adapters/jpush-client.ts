@@ -21,6 +21,7 @@ import { Agent, type Dispatcher, request } from 'undici';
 import {
   type CallOptions,
   type DeviceInfo,
+  type DeviceUpdate,
   type JPushError,
   type JPushErrorDetails,
   JPushNoTargetError,
@@ -479,11 +480,7 @@ export class JPushClient implements JPushPort {
    */
   async updateDevice(
     registrationId: string,
-    update: {
-      alias?: string;
-      mobile?: string;
-      tags?: '' | { add?: string[]; remove?: string[] };
-    },
+    update: DeviceUpdate,
     options?: CallOptions
   ): Promise<void> {
     const operation = 'updateDevice';

@@ -91,6 +91,13 @@ export interface DeviceInfo {
   readonly mobile: string | null;
 }
 
+/** The body of `POST /v3/devices/{rid}`; `alias: ''` clears the alias. */
+export interface DeviceUpdate {
+  readonly alias?: string;
+  readonly mobile?: string;
+  readonly tags?: '' | { add?: string[]; remove?: string[] };
+}
+
 /** Per-call options. */
 export interface CallOptions {
   /** Aborts the call. */
@@ -126,11 +133,7 @@ export interface JPushPort {
    */
   updateDevice(
     registrationId: string,
-    update: {
-      alias?: string;
-      mobile?: string;
-      tags?: '' | { add?: string[]; remove?: string[] };
-    },
+    update: DeviceUpdate,
     options?: CallOptions
   ): Promise<void>;
   /** `GET /v3/aliases/{alias}`: the registration ids bound to an alias. */

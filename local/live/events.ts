@@ -6,15 +6,10 @@
  * nothing here invents one.
  */
 
+import type { MessageStatus } from '../../functions/domain/message.ts';
+
 /** A message's status, as stored. */
-export type LiveMessageStatus =
-  | 'stored'
-  | 'sending'
-  | 'received'
-  | 'acknowledged'
-  | 'escalated'
-  | 'expired'
-  | 'failed';
+export type LiveMessageStatus = MessageStatus;
 
 /** What an event is about, before the bus numbers it. */
 export type LiveEventBody =
