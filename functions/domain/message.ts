@@ -34,6 +34,8 @@ export interface PushRecord {
   readonly registrationIds: readonly string[];
   /** ISO time of the push; its date is what the Report API is asked for. */
   readonly at: string;
+  /** When a logout or an account switch withdrew it from JPush. */
+  readonly withdrawnAt?: string;
 }
 
 /** How often and how long the system tries. */

@@ -4,6 +4,7 @@ import type { JPushPort } from './jpush.ts';
 import {
   type Message,
   POLICY_LIMITS,
+  type PushRecord,
   RegistrationId,
   UserId,
 } from './message.ts';
@@ -149,8 +150,8 @@ export const login = async (
  * A user is logging out of a device. Idempotent: logging out again, or of a
  * device the user never used, changes nothing more.
  * Primary course: 1. clear the device's alias if the user still owns it
- * 2. end the session and forget the owner  3. withdraw the user's
- * unacknowledged pushes to the device  4. with no session left, put the
+ * 2. end the session and forget the owner  3. withdraw the user's pushes
+ * to the device that may still reach it (unacknowledged or unconfirmed)  4. with no session left, put the
  * user's in-flight messages back in the offline store.
  */
 export const logout = (
@@ -216,27 +217,37 @@ const endSession = async (
     }
   }
 
-  const { messages: inFlight, truncated } = await inFlightMessages(
-    userId,
-    deps
-  );
+  const { messages: recent, truncated } = await recentMessages(userId, deps);
+  const now = deps.clock.now().getTime();
+  const inFlight = recent.filter(isInFlight);
   const withdrawn: string[] = [];
   const withdrawFailures: (JPushFailure & { msgId: string })[] = [];
-  for (const message of inFlight) {
-    const msgIds = pushesTo(message, registrationId);
+  for (const message of recent) {
+    const inFlightHere = isInFlight(message);
+    if (!inFlightHere && !mayBeWaiting(message, now)) continue;
+    // A message no longer in flight is not withdrawn twice: a repeated
+    // logout changes nothing.
+    const msgIds = pushesTo(message, registrationId, !inFlightHere);
     if (msgIds.length === 0) continue;
     const lines: string[] = [];
+    const marks: { map: 'pushes'; key: string; value: PushRecord }[] = [];
     for (const msgId of msgIds) {
       const failed = await tryJPush(() => deps.jpush.withdraw(msgId));
       if (failed === undefined) {
         withdrawn.push(msgId);
         lines.push(`JPush msg_id ${msgId} withdrawn`);
+        for (const [key, push] of Object.entries(message.pushes)) {
+          if (push.jpushMsgId !== msgId) continue;
+          const withdrawnAt = deps.clock.now().toISOString();
+          marks.push({ map: 'pushes', key, value: { ...push, withdrawnAt } });
+        }
       } else {
         withdrawFailures.push({ msgId, ...failed });
         lines.push(`JPush msg_id ${msgId} not withdrawn (${describe(failed)})`);
       }
     }
     await deps.messages.update(message.messageId, {
+      ...(marks.length === 0 ? {} : { putInMap: marks }),
       timeline: [
         {
           at: deps.clock.now().toISOString(),
@@ -279,11 +290,10 @@ const endSession = async (
 };
 
 /**
- * The user's received messages that are still being delivered (`sending` or
- * `received`, no ACK), oldest first. Only history younger than the longest
- * message life is read, at most {@link SCAN_MAX_PAGES} pages.
+ * The messages the user received lately, oldest first. Only history younger
+ * than the longest message life is read, at most {@link SCAN_MAX_PAGES} pages.
  */
-export const inFlightMessages = async (
+export const recentMessages = async (
   userId: string,
   deps: Pick<SessionDeps, 'history' | 'messages' | 'clock'>
 ): Promise<{ messages: Message[]; truncated: boolean }> => {
@@ -311,12 +321,7 @@ export const inFlightMessages = async (
     unique.length === 0 ? [] : await deps.messages.getMany(unique);
   return {
     messages: messages
-      .filter(
-        (m) =>
-          m.to === userId &&
-          (m.status === 'sending' || m.status === 'received') &&
-          m.ackedAt === undefined
-      )
+      .filter((m) => m.to === userId)
       .sort((a, b) =>
         `${a.createdAt}#${a.messageId}`.localeCompare(
           `${b.createdAt}#${b.messageId}`
@@ -326,11 +331,37 @@ export const inFlightMessages = async (
   };
 };
 
-/** The msg_ids of a message's pushes that targeted a device. */
-const pushesTo = (message: Message, registrationId: string): string[] => [
+/** Still being delivered: `sending` or `received`, no ACK. */
+const isInFlight = (m: Message): boolean =>
+  (m.status === 'sending' || m.status === 'received') &&
+  m.ackedAt === undefined;
+
+/**
+ * Whether the pushes of a message that is no longer in flight may still
+ * wait in JPush for a device (queued while it is offline) or sit on it
+ * unacknowledged. A push lives as long as its message (its time_to_live is
+ * the message's remaining life). Such pushes are left over when the message
+ * was escalated, expired or failed, or went back to the offline store
+ * because a push step found no session, before the session ended;
+ * withdrawing them keeps them from the next user of the device.
+ * Acknowledged messages are left alone: the app has them.
+ */
+const mayBeWaiting = (m: Message, now: number): boolean =>
+  m.ackedAt === undefined && Date.parse(m.expiresAt) > now;
+
+/**
+ * The msg_ids of a message's pushes that targeted a device.
+ * @param unwithdrawn leave out pushes withdrawn before
+ */
+const pushesTo = (
+  message: Message,
+  registrationId: string,
+  unwithdrawn: boolean
+): string[] => [
   ...new Set(
     Object.values(message.pushes)
       .filter((p) => p.registrationIds.includes(registrationId))
+      .filter((p) => !(unwithdrawn && p.withdrawnAt !== undefined))
       .map((p) => p.jpushMsgId)
   ),
 ];
