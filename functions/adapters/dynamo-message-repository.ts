@@ -92,6 +92,11 @@ export class DynamoMessageRepository implements MessageRepository {
           : `${path} = :v${i}`
       );
     });
+    const removes = (update.removeFromMap ?? []).map((entry, i) => {
+      names[`#rm${i}`] = entry.map;
+      names[`#rk${i}`] = entry.key;
+      return `#rm${i}.#rk${i}`;
+    });
     if (update.timeline && update.timeline.length > 0) {
       names['#timeline'] = 'timeline';
       values[':timeline'] = update.timeline;
@@ -128,7 +133,7 @@ export class DynamoMessageRepository implements MessageRepository {
         new UpdateCommand({
           TableName: this.tableName,
           Key: { messageId },
-          UpdateExpression: `SET ${sets.join(', ')}`,
+          UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
           ConditionExpression: conditions.join(' AND '),
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,

@@ -109,7 +109,9 @@ export const storeForLater = async (
   deps: DispatchDeps
 ): Promise<boolean> => {
   const updated = await deps.messages.update(message.messageId, {
-    set: { status: 'stored', delivery },
+    // The next delivery starts afresh: the copies of this one were withdrawn
+    // when the session ended, so no device counts as having it.
+    set: { status: 'stored', delivery, deliveredTo: {} },
     timeline: [
       { at: deps.clock.now().toISOString(), event: 'stored', detail: reason },
     ],

@@ -16,6 +16,7 @@ export interface MessageUpdate {
       | 'ackedAt'
       | 'escalatedAt'
       | 'failureReason'
+      | 'deliveredTo'
     >
   >;
   /** Entries to put in a map attribute. */
@@ -24,6 +25,8 @@ export interface MessageUpdate {
     | { map: 'cids'; key: string; value: string; onlyIfAbsent?: boolean }
     | { map: 'pushes'; key: string; value: PushRecord }
   >;
+  /** Entries to remove from a map attribute. */
+  readonly removeFromMap?: ReadonlyArray<{ map: 'deliveredTo'; key: string }>;
   /** Events appended to the timeline. */
   readonly timeline?: readonly TimelineEvent[];
   /** The update happens only when all of these hold. */

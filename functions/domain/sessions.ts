@@ -224,7 +224,9 @@ const endSession = async (
   const withdrawFailures: (JPushFailure & { msgId: string })[] = [];
   for (const message of recent) {
     const inFlightHere = isInFlight(message);
-    if (!inFlightHere && !mayBeWaiting(message, now)) continue;
+    if (!inFlightHere && !mayBeWaiting(message, now, registrationId)) {
+      continue;
+    }
     // A message no longer in flight is not withdrawn twice: a repeated
     // logout changes nothing.
     const msgIds = pushesTo(message, registrationId, !inFlightHere);
@@ -248,6 +250,10 @@ const endSession = async (
     }
     await deps.messages.update(message.messageId, {
       ...(marks.length === 0 ? {} : { putInMap: marks }),
+      // Its copy there is gone: a later push may target the device again.
+      ...(marks.length === 0
+        ? {}
+        : { removeFromMap: [{ map: 'deliveredTo', key: registrationId }] }),
       timeline: [
         {
           at: deps.clock.now().toISOString(),
@@ -342,12 +348,19 @@ const isInFlight = (m: Message): boolean =>
  * unacknowledged. A push lives as long as its message (its time_to_live is
  * the message's remaining life). Such pushes are left over when the message
  * was escalated, expired or failed, or went back to the offline store
- * because a push step found no session, before the session ended;
- * withdrawing them keeps them from the next user of the device.
- * Acknowledged messages are left alone: the app has them.
+ * because a push step found no session, before the session ended, or when
+ * the user acknowledged it on another device while this one was offline;
+ * withdrawing them keeps them from the next user of the device. An
+ * acknowledged message whose delivery to this device JPush confirmed is left
+ * alone: withdrawing it would also take it off the user's other devices.
  */
-const mayBeWaiting = (m: Message, now: number): boolean =>
-  m.ackedAt === undefined && Date.parse(m.expiresAt) > now;
+const mayBeWaiting = (
+  m: Message,
+  now: number,
+  registrationId: string
+): boolean =>
+  Date.parse(m.expiresAt) > now &&
+  (m.ackedAt === undefined || m.deliveredTo[registrationId] === undefined);
 
 /**
  * The msg_ids of a message's pushes that targeted a device.

@@ -67,6 +67,9 @@ export class InMemoryMessages implements MessageRepository {
       }
       map[entry.key] = clone(entry.value);
     }
+    for (const entry of update.removeFromMap ?? []) {
+      delete (next[entry.map] as Record<string, unknown>)[entry.key];
+    }
     next.timeline = [...current.timeline, ...(update.timeline ?? [])];
     next.updatedAt = new Date().toISOString();
     this.items.set(messageId, next as unknown as Message);

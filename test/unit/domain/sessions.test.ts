@@ -501,7 +501,7 @@ describe('logout', () => {
     );
   });
 
-  it('leaves acknowledged messages and other users’ messages alone', async () => {
+  it('leaves alone acknowledged messages that JPush confirmed on the device, and other users’ messages', async () => {
     // Prepare
     const { deps, jpush, send, pushNow, message } = prepare();
     await login(
@@ -514,8 +514,10 @@ describe('logout', () => {
     );
     const acked = await send('user_b', 'read it');
     await pushNow(acked);
+    const at = deps.clock.now().toISOString();
     await deps.messages.update(acked, {
-      set: { status: 'acknowledged', ackedAt: deps.clock.now().toISOString() },
+      set: { status: 'acknowledged', ackedAt: at },
+      putInMap: [{ map: 'deliveredTo', key: RID_D, value: at }],
     });
     const forC = await send('user_c', 'for C');
     await pushNow(forC);
@@ -531,6 +533,70 @@ describe('logout', () => {
     expect(jpush.withdrawn).toEqual([]);
     expect((await message(acked)).status).toBe('acknowledged');
     expect((await message(forC)).status).toBe('sending');
+  });
+
+  it('withdraws an acknowledged message’s push that JPush never confirmed on the device', async () => {
+    // Prepare: acknowledged elsewhere while the copy for D may still wait in
+    // JPush's offline queue.
+    const { deps, jpush, send, pushNow, message } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    const acked = await send('user_b', 'read it elsewhere');
+    await pushNow(acked);
+    await deps.messages.update(acked, {
+      set: { status: 'acknowledged', ackedAt: deps.clock.now().toISOString() },
+    });
+    const msgId = Object.values((await message(acked)).pushes)[0]?.jpushMsgId;
+
+    // Act
+    const result = await logout(
+      { userId: 'user_b', registrationId: RID_D },
+      deps
+    );
+
+    // Assess
+    expect(msgId).toBeDefined();
+    expect(result.withdrawn).toEqual([msgId]);
+    expect(jpush.withdrawn).toEqual([msgId]);
+    expect((await message(acked)).status).toBe('acknowledged');
+  });
+});
+
+describe('logging out and in again on the same device', () => {
+  it('pushes the message to the device again, though JPush had confirmed the withdrawn copy', async () => {
+    // Prepare: delivered to D (confirmed by the Report API), not acknowledged.
+    const { deps, jpush, send, pushNow, message } = prepare();
+    const session = { userId: 'user_b', registrationId: RID_D } as const;
+    await login({ ...session, platform: 'android' }, deps);
+    const id = await send('user_b', 'still unread');
+    await pushNow(id);
+    await deps.messages.update(id, {
+      set: { status: 'received' },
+      putInMap: [
+        {
+          map: 'deliveredTo',
+          key: RID_D,
+          value: deps.clock.now().toISOString(),
+        },
+      ],
+    });
+
+    // Act
+    await logout(session, deps);
+    const stored = await message(id);
+    await login({ ...session, platform: 'android' }, deps);
+    const again = await pushNow(id);
+
+    // Assess
+    expect(stored).toMatchObject({
+      status: 'stored',
+      delivery: 2,
+      deliveredTo: {},
+    });
+    expect(again).toMatchObject({ outcome: 'pushed', targets: [RID_D] });
+    expect(jpush.base.pushes).toHaveLength(2);
   });
 });
 
