@@ -199,7 +199,8 @@ export const runPushAttempt = async (
 
 /**
  * The push step's half of the logout race. The sessions were read before the
- * push; a logout or an account switch may have ended one since. Logout
+ * push; a logout or an account switch may have ended one since, or a new
+ * delivery of the message may have begun (which then pushes for itself). Logout
  * deletes the session first and then withdraws the pushes it finds, so a
  * push recorded after its scan is caught here: the sessions are read again
  * and the push is withdrawn if any target is no longer among them. JPush
@@ -211,11 +212,20 @@ const withdrawFromDevicesLeft = async (
   push: PushRecord,
   deps: PushAttemptDeps
 ): Promise<void> => {
+  // A newer delivery of the message began while this one pushed (its user
+  // logged out, so it went back to the offline store, and logged in again):
+  // the new delivery pushes for itself, so this copy would be a second one.
+  const current = await deps.messages.get(message.messageId);
+  const superseded =
+    current !== undefined && current.delivery !== push.delivery;
   const now = await deps.sessions.listByUser(message.to);
   const left = push.registrationIds.filter(
     (rid) => !now.some((s) => s.registrationId === rid)
   );
-  if (left.length === 0) return;
+  if (left.length === 0 && !superseded) return;
+  const why = superseded
+    ? `delivery ${current?.delivery} replaced this one while it was pushed`
+    : `${message.to} left device(s) ${left.join(', ')} while it was pushed`;
   const failed = await tryJPush(() => deps.jpush.withdraw(push.jpushMsgId));
   const outcome =
     failed === undefined
@@ -226,7 +236,7 @@ const withdrawFromDevicesLeft = async (
       {
         at: deps.clock.now().toISOString(),
         event: 'withdrawn',
-        detail: `attempt ${push.attempt}: ${message.to} left device(s) ${left.join(', ')} while it was pushed; JPush msg_id ${push.jpushMsgId} ${outcome}`,
+        detail: `attempt ${push.attempt}: ${why}; JPush msg_id ${push.jpushMsgId} ${outcome}`,
       },
     ],
   });

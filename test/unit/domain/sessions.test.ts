@@ -640,6 +640,34 @@ describe('runPushAttempt racing a logout', () => {
     expect((await message(forB)).timeline.at(-1)?.event).toBe('pushed');
   });
 
+  it('withdraws its push when the user logged out and in again while it was pushed, so only the new delivery reaches the device', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow, message } = prepare();
+    const session = { userId: 'user_b', registrationId: RID_D } as const;
+    await login({ ...session, platform: 'android' }, deps);
+    const forB = await send('user_b', 'hello');
+    jpush.duringPush = async () => {
+      await logout(session, deps);
+      await login({ ...session, platform: 'android' }, deps);
+    };
+
+    // Act
+    const first = await pushNow(forB);
+    const second = await pushNow(forB);
+
+    // Assess
+    expect(jpush.withdrawn).toEqual([first.jpushMsgId]);
+    expect(second).toMatchObject({ outcome: 'pushed', targets: [RID_D] });
+    expect(second.jpushMsgId).not.toBe(first.jpushMsgId);
+    const timeline = (await message(forB)).timeline;
+    expect(timeline).toContainEqual(
+      expect.objectContaining({
+        event: 'withdrawn',
+        detail: `attempt 1: delivery 2 replaced this one while it was pushed; JPush msg_id ${first.jpushMsgId} withdrawn`,
+      })
+    );
+  });
+
   it('and the logout together never leave a push on the device: the logout re-stores, the push step withdraws', async () => {
     // Prepare
     const { deps, jpush, send, pushNow, message } = prepare();
