@@ -52,6 +52,8 @@ export interface PushPayload {
     /** A previous msg_id (a string here; sent as a JSON number). */
     readonly override_msg_id?: string;
     readonly apns_production?: boolean;
+    /** iOS: a notification with the same id replaces the one shown. */
+    readonly apns_collapse_id?: string;
   };
   /** Idempotency key from {@link JPushPort.getCids}. */
   readonly cid?: string;

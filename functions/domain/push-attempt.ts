@@ -315,9 +315,12 @@ export const buildPushPayload = (
     },
     options: {
       time_to_live: options.ttlSeconds,
+      // A re-push replaces the earlier copy: queued or shown on Android
+      // (override_msg_id), shown on iOS (the APNs collapse id).
       ...(options.overrideMsgId === undefined
         ? {}
         : { override_msg_id: options.overrideMsgId }),
+      ...(has('ios') ? { apns_collapse_id: message.messageId } : {}),
     },
     ...(options.cid === undefined ? {} : { cid: options.cid }),
   };

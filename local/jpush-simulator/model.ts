@@ -56,6 +56,16 @@ interface QueueItem {
   channel: 'jpush' | 'apns';
   expiresAt?: number;
   content: PushContent;
+  /** What this push replaces on the device when it is shown. */
+  replaces: Replaces;
+}
+
+/** What a push replaces in the tray when it is shown. */
+interface Replaces {
+  /** `override_msg_id`: Android notifications (§2.5). */
+  overrideMsgId?: string;
+  /** `apns_collapse_id`: iOS notifications (§2.5). */
+  collapseId?: string;
 }
 
 interface Device {
@@ -532,8 +542,16 @@ export class SimulatorModel {
     push: ValidatedPush,
     now: number
   ): void {
+    const replaces = {
+      ...(push.overrideMsgId === undefined
+        ? {}
+        : { overrideMsgId: push.overrideMsgId }),
+      ...(push.apnsCollapseId === undefined
+        ? {}
+        : { collapseId: push.apnsCollapseId }),
+    };
     if (device.online) {
-      this.#deliver(device, msgId, content);
+      this.#deliver(device, msgId, content, replaces);
       return;
     }
     // iOS notifications go through APNs, which ignores time_to_live and keeps
@@ -545,12 +563,13 @@ export class SimulatorModel {
       return;
     }
     const item: QueueItem = apns
-      ? { msgId, channel: 'apns', content }
+      ? { msgId, channel: 'apns', content, replaces }
       : {
           msgId,
           channel: 'jpush',
           expiresAt: now + push.ttlSeconds * 1000,
           content,
+          replaces,
         };
     this.#expire(device);
     const replaced =
@@ -574,13 +593,39 @@ export class SimulatorModel {
     }
   }
 
-  #deliver(device: Device, msgId: string, content: PushContent): void {
+  #deliver(
+    device: Device,
+    msgId: string,
+    content: PushContent,
+    replaces: Replaces = {}
+  ): void {
     if (device.dropRate > 0 && this.#options.random() < device.dropRate) {
       this.#setOutcome(msgId, device, 'dropped');
       return;
     }
+    // A notification replaces the one still shown in the tray: on Android the
+    // one with its override_msg_id, on iOS the one with its APNs collapse id
+    // (§2.5, §5). One copy remains shown.
+    if (content.kind === 'notification') {
+      for (const copy of device.received) {
+        const overridden =
+          device.platform === 'android' &&
+          replaces.overrideMsgId !== undefined &&
+          copy.msgId === replaces.overrideMsgId;
+        const collapsed =
+          device.platform === 'ios' &&
+          replaces.collapseId !== undefined &&
+          copy.collapseId === replaces.collapseId;
+        if (overridden || collapsed) copy.replaced = true;
+      }
+    }
     const push: ReceivedPush = {
       msgId,
+      ...(device.platform === 'ios' &&
+      content.kind === 'notification' &&
+      replaces.collapseId !== undefined
+        ? { collapseId: replaces.collapseId }
+        : {}),
       at: iso(this.#options.now()),
       ...(content.title === undefined ? {} : { title: content.title }),
       alert: content.alert,
@@ -595,7 +640,9 @@ export class SimulatorModel {
     this.#expire(device);
     const items = device.queue;
     device.queue = [];
-    for (const item of items) this.#deliver(device, item.msgId, item.content);
+    for (const item of items) {
+      this.#deliver(device, item.msgId, item.content, item.replaces);
+    }
   }
 
   #expire(device: Device): void {

@@ -183,6 +183,8 @@ export interface ValidatedPush {
   sendno: string;
   ttlSeconds: number;
   overrideMsgId?: string;
+  /** APNs collapse id: replaces an iOS notification with the same id (§2.5). */
+  apnsCollapseId?: string;
   cid?: string;
 }
 
@@ -334,7 +336,10 @@ const isInteger = (value: unknown): value is number | bigint =>
 
 const validateOptions = (
   value: unknown
-): Pick<ValidatedPush, 'sendno' | 'ttlSeconds' | 'overrideMsgId'> => {
+): Pick<
+  ValidatedPush,
+  'sendno' | 'ttlSeconds' | 'overrideMsgId' | 'apnsCollapseId'
+> => {
   if (value === undefined) {
     return { sendno: '0', ttlSeconds: DEFAULT_TTL_SECONDS };
   }
@@ -359,6 +364,15 @@ const validateOptions = (
     if (!ok) throw invalid('options.override_msg_id');
     overrideMsgId = String(override);
   }
+  const collapse = value.apns_collapse_id;
+  if (
+    collapse !== undefined &&
+    (typeof collapse !== 'string' ||
+      collapse === '' ||
+      byteLength(collapse) > 64)
+  ) {
+    throw invalid('options.apns_collapse_id must be a string of 1 to 64 bytes');
+  }
   for (const key of ['apns_production', 'need_backup', 'test_message']) {
     if (value[key] !== undefined && typeof value[key] !== 'boolean') {
       throw invalid(`options.${key} must be a boolean`);
@@ -368,6 +382,7 @@ const validateOptions = (
     sendno: sendno === undefined ? '0' : String(sendno),
     ttlSeconds: ttl === undefined ? DEFAULT_TTL_SECONDS : Number(ttl),
     overrideMsgId,
+    ...(typeof collapse === 'string' ? { apnsCollapseId: collapse } : {}),
   };
 };
 

@@ -61,6 +61,14 @@ export interface ReceivedPush {
   extras: Record<string, unknown>;
   /** true once the message was withdrawn (`DELETE /v3/push/{msg_id}`). */
   withdrawn?: boolean;
+  /** The APNs collapse id it was shown with (iOS notifications). */
+  collapseId?: string;
+  /**
+   * true once a later notification replaced it in the tray: on Android one
+   * whose `override_msg_id` is this msg_id, on iOS one with the same APNs
+   * collapse id.
+   */
+  replaced?: boolean;
 }
 
 /** A simulated device as the controls show it. */

@@ -416,6 +416,56 @@ describe('JPush simulator: pushing', () => {
     expect(statuses.json).toEqual({ dev1: { status: 1 } });
   });
 
+  it('replaces a notification still shown on an online Android device with override_msg_id', async () => {
+    // Prepare
+    sim.setDevice('and1', { online: true, platform: 'android' });
+    const old = await push(pushTo(['and1']));
+    const body = JSON.stringify(
+      pushTo(['and1'], { options: { override_msg_id: 0 } })
+    ).replace('"override_msg_id":0', `"override_msg_id":${old}`);
+
+    // Act
+    const replacement = await push(body);
+
+    // Assess
+    const shown = (rid: string) =>
+      sim
+        .getDevice(rid)
+        ?.received.filter((r) => !r.replaced)
+        .map((r) => r.msgId);
+    expect(shown('and1')).toEqual([replacement]);
+    expect(sim.getDevice('and1')?.received.map((r) => r.msgId)).toEqual([
+      old,
+      replacement,
+    ]);
+  });
+
+  it('replaces an iOS notification shown with the same APNs collapse id', async () => {
+    // Prepare
+    sim.setDevice('ios1', { online: true, platform: 'ios' });
+    const iosPush = (collapse: string) => ({
+      platform: ['ios'],
+      audience: { registration_id: ['ios1'] },
+      notification: { ios: { alert: 'Your parcel arrived', extras: {} } },
+      options: { apns_collapse_id: collapse },
+    });
+    const first = await push(iosPush('order-1009'));
+
+    // Act
+    const second = await push(iosPush('order-1009'));
+    const other = await push(iosPush('order-1010'));
+    const tooLong = await call('/v3/push', { body: iosPush('x'.repeat(65)) });
+
+    // Assess
+    const received = sim.getDevice('ios1')?.received ?? [];
+    expect(received.map((r) => [r.msgId, r.replaced === true])).toEqual([
+      [first, true],
+      [second, false],
+      [other, false],
+    ]);
+    expect([tooLong.status, codeOf(tooLong.json)]).toEqual([400, 1003]);
+  });
+
   it('withdraws a message: drops queued copies and marks received ones', async () => {
     // Prepare
     sim.setDevice('on1', { online: true });

@@ -421,7 +421,9 @@ const runScenario = async ({
   // the copy arrived on D. (b) catches a push queued while A was logged in
   // that reaches D after A left; withdrawn copies are what logout and the
   // account switch take back.
-  // Invariant 3: no device holds two un-withdrawn copies of one message.
+  // Invariant 3: no device holds two un-withdrawn copies of one message. An
+  // Android notification that a re-push replaced through override_msg_id
+  // (JPush replaces it in the tray) is not a second copy; every other one is.
   for (const rid of rids) {
     const copies: ReceivedPush[] = (sim.getDevice(rid)?.received ?? []).filter(
       (p) => !p.withdrawn
@@ -430,7 +432,9 @@ const runScenario = async ({
     for (const copy of copies) {
       const to = String(copy.extras.to);
       const messageId = String(copy.extras.messageId);
-      perMessage.set(messageId, (perMessage.get(messageId) ?? 0) + 1);
+      if (!copy.replaced) {
+        perMessage.set(messageId, (perMessage.get(messageId) ?? 0) + 1);
+      }
       const request = requestOf.get(copy.msgId);
       if (!request) {
         problems.push(`${rid} holds msg_id ${copy.msgId} of no known request`);

@@ -110,6 +110,9 @@ describe('runPushAttempt', () => {
       title: 'Order 1009',
       body: 'Your parcel left the warehouse.',
     });
+    // iOS has no override_msg_id: a re-push replaces the shown copy through
+    // the APNs collapse id, the message id.
+    expect(deps.jpush.pushes[0]?.options?.apns_collapse_id).toBe(messageId);
   });
 
   it('asks JPush to keep the push no longer than the message lives', async () => {
