@@ -321,7 +321,17 @@ export const startLocalSystem = async (
       ) {
         return;
       }
-      if (requestUrl.pathname === '/local/sms' && req.method === 'GET') {
+      if (requestUrl.pathname === '/local/sms' && req.method !== 'GET') {
+        sendJsonError(
+          res,
+          405,
+          'MethodNotAllowed',
+          `${req.method} is not allowed here; use GET.`,
+          { allow: 'GET' }
+        );
+        return;
+      }
+      if (requestUrl.pathname === '/local/sms') {
         res.writeHead(200, {
           'content-type': 'application/json; charset=utf-8',
         });
