@@ -7,7 +7,8 @@ export interface CheckReportInput {
   readonly messageId: string;
   readonly delivery: number;
   readonly attempt: number;
-  readonly push: PushAttemptResult;
+  /** The attempt's push (none when the attempt did not push). */
+  readonly push: Pick<PushAttemptResult, 'jpushMsgId' | 'targets' | 'pushDate'>;
 }
 
 /** What the Report API said about this attempt's push. */

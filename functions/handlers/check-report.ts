@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type CheckReportResult, checkReport } from '../domain/check-report.ts';
-import { JPushError } from '../domain/jpush.ts';
 import type { AppDeps } from '../shared/deps.ts';
+import { logJPushFailure } from '../shared/jpush-log.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/powertools.ts';
 
@@ -32,10 +32,7 @@ export const createHandler =
     const input = CheckReportEvent.parse(event);
     logger.appendKeys({ messageId: input.messageId, attempt: input.attempt });
     try {
-      const result = await checkReport(
-        { ...input, push: { ...input.push, outcome: 'pushed' } },
-        deps
-      );
+      const result = await checkReport(input, deps);
       logger.info('Report checked', {
         jpushMsgId: input.push.jpushMsgId,
         delivered: result.delivered.length,
@@ -43,14 +40,7 @@ export const createHandler =
       });
       return result;
     } catch (error) {
-      if (error instanceof JPushError) {
-        logger.warn('JPush report call failed', {
-          errorName: error.name,
-          httpStatus: error.httpStatus,
-          jpushCode: error.code,
-          reason: error.message,
-        });
-      }
+      logJPushFailure('JPush report call failed', error);
       throw error;
     }
   };

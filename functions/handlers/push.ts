@@ -1,11 +1,11 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
-import { JPushError } from '../domain/jpush.ts';
 import {
   type PushAttemptResult,
   runPushAttempt,
 } from '../domain/push-attempt.ts';
 import type { AppDeps } from '../shared/deps.ts';
+import { logJPushFailure } from '../shared/jpush-log.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
 
@@ -38,15 +38,7 @@ export const createHandler =
       }
       return result;
     } catch (error) {
-      if (error instanceof JPushError) {
-        logger.warn('JPush call failed', {
-          errorName: error.name,
-          httpStatus: error.httpStatus,
-          jpushCode: error.code,
-          reason: error.message,
-          rateLimit: error.rateLimit,
-        });
-      }
+      logJPushFailure('JPush call failed', error);
       throw error;
     }
   };

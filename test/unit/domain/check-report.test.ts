@@ -199,7 +199,7 @@ describe('checkReport', () => {
         messageId,
         delivery: 1,
         attempt: 2,
-        push: { outcome: 'awaiting-ack', targets: [] },
+        push: { targets: [] },
       },
       deps
     );
