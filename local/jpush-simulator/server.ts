@@ -41,7 +41,7 @@ export interface JPushSimulator {
   setFaults(faults: Partial<Faults>): void;
   /** Queued, consumed in order by matching requests, before normal handling. */
   injectFaults(...faults: ScriptedFault[]): void;
-  /** Log of received API requests (not /local/*). */
+  /** Log of received API requests (not /local/*), the newest 50,000. */
   requests(): LoggedRequest[];
   /** Returns an unsubscribe function. */
   onDelivered(
@@ -160,6 +160,7 @@ export const createJPushSimulatorHandler = (
   let faults: Faults = mergeFaults(DEFAULT_FAULTS, options.faults);
   const scripted: Array<ScriptedFault & { left: number }> = [];
   const log: LoggedRequest[] = [];
+  const MAX_LOGGED_REQUESTS = 50_000;
   const listeners = new Set<(rid: string, push: ReceivedPush) => void>();
   const ackTimers = new Set<NodeJS.Timeout>();
   const ackAborts = new Set<AbortController>();
@@ -792,6 +793,10 @@ export const createJPushSimulatorHandler = (
         body: text,
         at: new Date(now()).toISOString(),
       });
+      // Bounded, so a long-running local mode does not grow without end.
+      if (log.length > MAX_LOGGED_REQUESTS) {
+        log.splice(0, log.length - MAX_LOGGED_REQUESTS);
+      }
     }
     if (tooLarge) {
       return send(
