@@ -15,8 +15,8 @@ import {
   JPushUnknownOutcomeError,
 } from '../../../functions/domain/jpush.ts';
 
-const APP_KEY = 'a1b2c3d4e5f6a7b8c9d0e1f2';
-const MASTER_SECRET = 'f0e1d2c3b4a5968778695a4b';
+const APP_KEY = 'fakeAppKey00000000000000';
+const MASTER_SECRET = 'fakeMasterSecret00000000';
 const EXPECTED_AUTH = `Basic ${Buffer.from(`${APP_KEY}:${MASTER_SECRET}`).toString('base64')}`;
 // 17 digits: above Number.MAX_SAFE_INTEGER, so JSON.parse would corrupt it.
 const BIG_MSG_ID = '18100528814460569';
@@ -95,7 +95,7 @@ const samplePush = {
   platform: ['android', 'ios'],
   audience: { registration_id: ['1a0018970a5c9d2f4b3'] },
   notification: { alert: 'Your order shipped' },
-  cid: 'a1b2c3d4e5f6a7b8c9d0e1f2-5f0b3c4e-0000-4a1b-9c2d-000000000001',
+  cid: 'fakeAppKey00000000000000-5f0b3c4e-0000-4a1b-9c2d-000000000001',
 } as const;
 
 /** Awaits a promise that must reject and returns what it threw. */

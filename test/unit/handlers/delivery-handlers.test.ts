@@ -347,7 +347,7 @@ describe('Push and Check Report steps', () => {
 });
 
 describe('log hygiene', () => {
-  const APP_KEY = 'a1b2c3d4e5f6a7b8c9d0e1f2';
+  const APP_KEY = 'fakeAppKey00000000000000';
   const MASTER_SECRET = 'test-only-master-secret-0000';
   // The suite runs at WARN (vitest.config.ts); this test reads every line.
   let previousLevel: ReturnType<typeof logger.getLevelName>;
