@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   api,
   eventually,
+  loginVia,
+  logoutVia,
   newRegistrationId,
   newUserId,
 } from '../helpers/local-system.ts';
@@ -107,24 +109,11 @@ const device = async (rid: string) => {
   };
 };
 
-const login = async (userId: string, registrationId: string) => {
-  const res = await api(system, 'POST', '/v1/sessions', {
-    userId,
-    registrationId,
-    platform: 'android',
-  });
-  expect(res.status).toBe(200);
-  return res.json as { drained: number };
-};
+const login = (userId: string, registrationId: string) =>
+  loginVia(system, userId, registrationId);
 
-const logout = async (userId: string, registrationId: string) => {
-  const res = await api(
-    system,
-    'DELETE',
-    `/v1/sessions/${userId}/${registrationId}`
-  );
-  expect(res.status).toBe(204);
-};
+const logout = (userId: string, registrationId: string) =>
+  logoutVia(system, userId, registrationId);
 
 const events = (m: MessageView, name: string) =>
   m.timeline.filter((e) => e.event === name);

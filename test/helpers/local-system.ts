@@ -37,6 +37,40 @@ export const api = async (
   return { status: res.status, json, text };
 };
 
+/** Logs a user in through the API (`POST /v1/sessions`); expects 200. */
+export const loginVia = async (
+  system: Pick<LocalSystem, 'url'>,
+  userId: string,
+  registrationId: string,
+  platform: 'android' | 'ios' = 'android'
+): Promise<{ drained: number }> => {
+  const res = await api(system, 'POST', '/v1/sessions', {
+    userId,
+    registrationId,
+    platform,
+  });
+  if (res.status !== 200) {
+    throw new Error(`login answered ${res.status}: ${res.text}`);
+  }
+  return res.json as { drained: number };
+};
+
+/** Logs a user out through the API (`DELETE /v1/sessions/...`); expects 204. */
+export const logoutVia = async (
+  system: Pick<LocalSystem, 'url'>,
+  userId: string,
+  registrationId: string
+): Promise<void> => {
+  const res = await api(
+    system,
+    'DELETE',
+    `/v1/sessions/${userId}/${registrationId}`
+  );
+  if (res.status !== 204) {
+    throw new Error(`logout answered ${res.status}: ${res.text}`);
+  }
+};
+
 /** Polls until `check` returns a value (not undefined), or fails after `ms`. */
 export const eventually = async <T>(
   check: () => Promise<T | undefined> | T | undefined,

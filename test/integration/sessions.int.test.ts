@@ -4,6 +4,8 @@ import { type LocalSystem, startLocalSystem } from '../../local/system.ts';
 import {
   api,
   eventually,
+  loginVia,
+  logoutVia,
   newRegistrationId,
   newUserId,
 } from '../helpers/local-system.ts';
@@ -38,28 +40,14 @@ const sim = () => {
   return system.simulator;
 };
 
-const login = async (
+const login = (
   userId: string,
   registrationId: string,
   platform: 'android' | 'ios' = 'android'
-) => {
-  const res = await api(system, 'POST', '/v1/sessions', {
-    userId,
-    registrationId,
-    platform,
-  });
-  expect(res.status).toBe(200);
-  return res.json as { drained: number };
-};
+) => loginVia(system, userId, registrationId, platform);
 
-const logout = async (userId: string, registrationId: string) => {
-  const res = await api(
-    system,
-    'DELETE',
-    `/v1/sessions/${userId}/${registrationId}`
-  );
-  expect(res.status).toBe(204);
-};
+const logout = (userId: string, registrationId: string) =>
+  logoutVia(system, userId, registrationId);
 
 const send = async (body: Record<string, unknown>) => {
   const res = await api(system, 'POST', '/v1/messages', body);
