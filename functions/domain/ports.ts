@@ -157,3 +157,36 @@ export const systemClock: Clock = { now: () => new Date() };
 export interface AckKeySource {
   key(): Promise<Buffer>;
 }
+
+/** What became of a callback sent for a Step Functions task token. */
+export type CallbackResult =
+  /** The waiting task got it and ends with it. */
+  | 'delivered'
+  /**
+   * The task no longer waits (it timed out, ended, or its execution
+   * stopped): Step Functions answered `TaskTimedOut`, `TaskDoesNotExist` or
+   * `InvalidToken`. Harmless: whatever the callback reported is recorded
+   * elsewhere.
+   */
+  | 'expired';
+
+/**
+ * Step Functions' callback API for `.waitForTaskToken` tasks
+ * (SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat). On AWS an SFN
+ * client; locally, the local engine.
+ */
+export interface TaskCallbacks {
+  /**
+   * Ends the waiting task with `output` as its result (SendTaskSuccess).
+   * @throws for errors other than an ended task (throttling, bad output)
+   */
+  succeed(taskToken: string, output: unknown): Promise<CallbackResult>;
+  /** Fails the waiting task with an error name and cause (SendTaskFailure). */
+  fail(
+    taskToken: string,
+    error: string,
+    cause: string
+  ): Promise<CallbackResult>;
+  /** Tells the waiting task its worker is alive (SendTaskHeartbeat). */
+  heartbeat(taskToken: string): Promise<CallbackResult>;
+}
