@@ -1,0 +1,71 @@
+/**
+ * The app's ACKs from `autoAck` devices: after the device's delay, a POST of
+ * `{"token"}` to `${ackBaseUrl}/v1/messages/{messageId}/ack`.
+ */
+
+/** Schedules ACKs and cancels them at shutdown. */
+export interface AckSender {
+  /**
+   * POST the ACK after `delayMs`.
+   * @param messageId the push's `extras.messageId`
+   * @param token its `extras.ackToken`
+   * @param delayMs the device's ACK delay
+   */
+  schedule(messageId: string, token: unknown, delayMs: number): void;
+  /** Cancels pending ACKs and aborts those in flight. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Build an ACK sender.
+ * @param ackBaseUrl base URL of the system's API
+ */
+export const createAckSender = (ackBaseUrl: string): AckSender => {
+  const timers = new Set<NodeJS.Timeout>();
+  const aborts = new Set<AbortController>();
+  const inFlight = new Set<Promise<void>>();
+
+  const post = (messageId: string, token: unknown): void => {
+    const controller = new AbortController();
+    aborts.add(controller);
+    const url = `${ackBaseUrl.replace(/\/+$/, '')}/v1/messages/${encodeURIComponent(messageId)}/ack`;
+    const request = fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token }),
+      signal: controller.signal,
+    })
+      .then(async (response) => {
+        await response.arrayBuffer();
+        if (!response.ok) {
+          console.warn(`[jpush-simulator] ACK ${url} → ${response.status}`);
+        }
+      })
+      .catch((error: unknown) => {
+        if (!controller.signal.aborted) {
+          console.warn(`[jpush-simulator] ACK ${url} failed: ${String(error)}`);
+        }
+      })
+      .finally(() => {
+        aborts.delete(controller);
+        inFlight.delete(request);
+      });
+    inFlight.add(request);
+  };
+
+  return {
+    schedule: (messageId, token, delayMs) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        post(messageId, token);
+      }, delayMs);
+      timers.add(timer);
+    },
+    shutdown: async () => {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      for (const controller of aborts) controller.abort();
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+};

@@ -1,0 +1,194 @@
+/**
+ * The JPush API pipeline of one request: latency, scripted faults, random
+ * faults, routing, HTTP Basic auth (reference §1.2), the per-minute rate
+ * limits (§1.5), then the route's handler and the wire format of its answer.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ApiError } from './api-error.ts';
+import { apiFamilyOf, type ScriptedFaults } from './faults.ts';
+import { drop, errorBody, rateLimitHeaders, send, sleep } from './http.ts';
+import { toJson } from './json.ts';
+import type { ApiFamily, RateLimiter } from './rate-limit.ts';
+import { CODES, type Route } from './routes/route.ts';
+import type { Faults } from './types.ts';
+
+/** What the pipeline works with. */
+export interface ApiOptions {
+  appKey: string;
+  masterSecret: string;
+  routes: Route[];
+  /** The fault settings in force. */
+  faults: () => Faults;
+  scripted: ScriptedFaults;
+  limiter: RateLimiter;
+  random: () => number;
+}
+
+/** One API request, its body already read. */
+export interface ApiRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** Upper case. */
+  method: string;
+  /** Without query or trailing slash. */
+  path: string;
+  query: URLSearchParams;
+  body: string;
+}
+
+const defaultCode = (family: ApiFamily, status: number): number => {
+  if (status === 429) return 2002;
+  if (status === 401) return CODES[family].auth[0];
+  if (status >= 500) return CODES[family].internal;
+  return CODES[family].invalid;
+};
+
+/**
+ * Build the handler of JPush API requests.
+ * @param options see {@link ApiOptions}
+ */
+export const createApiHandler = (options: ApiOptions) => {
+  const { appKey, masterSecret, routes, scripted, limiter, random } = options;
+
+  const rateHeaders = (
+    family: ApiFamily,
+    consume: boolean
+  ): { headers: Record<string, string>; allowed: boolean } => {
+    const state = limiter.hit(
+      family,
+      options.faults().rateLimitPerMinute[family],
+      consume
+    );
+    return { allowed: state.allowed, headers: rateLimitHeaders(state) };
+  };
+
+  const checkAuth = (
+    req: IncomingMessage,
+    family: ApiFamily
+  ): ApiError | undefined => {
+    const header = req.headers.authorization ?? '';
+    const match = /^Basic\s+(\S*)\s*$/i.exec(header);
+    const decoded = match
+      ? Buffer.from(match[1] ?? '', 'base64').toString('utf8')
+      : '';
+    if (decoded === `${appKey}:${masterSecret}`) return undefined;
+    if (family === 'device' && (decoded === '' || decoded === ':')) {
+      return new ApiError(401, 7001, 'Authentication credentials are empty');
+    }
+    const [code, message] = CODES[family].auth;
+    return new ApiError(401, code, message);
+  };
+
+  return async (request: ApiRequest): Promise<void> => {
+    const { req, res, method, path, query, body } = request;
+    await sleep(options.faults().latencyMs);
+    const faults = options.faults();
+    const family = apiFamilyOf(path);
+    const fault = scripted.take(method, path);
+    if (fault) {
+      await sleep(fault.delayMs ?? 0);
+      if (fault.drop) return drop(req, res);
+      const text =
+        fault.body ??
+        errorBody(
+          fault.code ?? defaultCode(family, fault.status),
+          fault.message ?? 'Scripted fault'
+        );
+      // A raw body stands for a proxy's page (e.g. nginx's 502): HTML.
+      const type: Record<string, string> =
+        fault.body === undefined ? {} : { 'content-type': 'text/html' };
+      return send(res, fault.status, text, {
+        ...rateHeaders(family, false).headers,
+        ...type,
+        ...fault.headers,
+      });
+    }
+    if (faults.dropConnectionRate > 0 && random() < faults.dropConnectionRate) {
+      return drop(req, res);
+    }
+    let route: Route | undefined;
+    let params: string[] = [];
+    for (const candidate of routes) {
+      const match = candidate.pattern.exec(path);
+      if (match) {
+        route = candidate;
+        params = match.slice(1).map((p) => decodeURIComponent(p));
+        break;
+      }
+    }
+    if (!route) {
+      // 7010 is observed for the Device API (§4.2). For Push and Report no
+      // source shows an unknown route; chosen: 404 with the family's
+      // "illegal parameter" code and the same message.
+      const code = family === 'device' ? 7010 : CODES[family].invalid;
+      return send(
+        res,
+        404,
+        errorBody(code, "request api doesn't exist"),
+        rateHeaders(family, false).headers
+      );
+    }
+    const authError = checkAuth(req, family);
+    if (authError) {
+      return send(
+        res,
+        authError.status,
+        errorBody(authError.code, authError.message),
+        rateHeaders(family, false).headers
+      );
+    }
+    const rate = rateHeaders(family, true);
+    if (!rate.allowed) {
+      return send(
+        res,
+        429,
+        errorBody(2002, 'Rate limit exceeded'),
+        rate.headers
+      );
+    }
+    const handler = route.methods[method];
+    if (!handler) {
+      // Push: 405 / 1001 (§2.8). Device: 404 / 7010, the reading of §4.2.
+      // Report: undocumented; 405 with 3002.
+      const [status, code] =
+        family === 'push'
+          ? [405, 1001]
+          : family === 'device'
+            ? [404, 7010]
+            : [405, 3002];
+      const message =
+        family === 'device'
+          ? "request api doesn't exist"
+          : `Method ${method} not allowed`;
+      return send(res, status, errorBody(code, message), rate.headers);
+    }
+    if (faults.serverErrorRate > 0 && random() < faults.serverErrorRate) {
+      return send(
+        res,
+        500,
+        errorBody(CODES[family].internal, 'Server internal error'),
+        rate.headers
+      );
+    }
+    try {
+      const reply = handler({ method, params, query, body });
+      send(
+        res,
+        reply.status,
+        reply.body === undefined ? '' : toJson(reply.body),
+        rate.headers
+      );
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      send(
+        res,
+        error.status,
+        toJson({
+          ...error.extra,
+          error: { code: error.code, message: error.message },
+        }),
+        rate.headers
+      );
+    }
+  };
+};
