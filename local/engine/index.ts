@@ -1,6 +1,7 @@
 /**
  * The local execution engine: synthesize the CDK app, extract the state
- * machine, map its Task states to local stand-ins and run it.
+ * machine, map its Task states to local stand-ins and run it; answer its
+ * `.waitForTaskToken` tasks through {@link LocalTaskCallbacks}.
  */
 export {
   type ExtractedStateMachine,
@@ -20,6 +21,9 @@ export {
   LocalStateMachine,
   type LocalStateMachineOptions,
   randomExecutionName,
+  type SendTaskFailureParams,
+  type SendTaskHeartbeatParams,
+  type SendTaskSuccessParams,
   type StartExecutionParams,
 } from './local-state-machine.ts';
 export { readReferencePath } from './reference-path.ts';
@@ -29,12 +33,15 @@ export {
   type SynthOptions,
   synthTemplates,
 } from './synth.ts';
+export { LocalTaskCallbacks } from './task-callbacks.ts';
 export {
   type AnyState,
   createTaskMapper,
   type LocalLambda,
+  type LocalTaskContext,
   type LocalTaskHandler,
   type TaskMapper,
   type TaskMapperOptions,
   type TaskState,
+  WAIT_FOR_TASK_TOKEN,
 } from './task-mapper.ts';

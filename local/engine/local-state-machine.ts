@@ -1,26 +1,54 @@
 /**
  * Runs a synthesized state machine locally on `aws-local-stepfunctions`, with
- * the execution API of Step Functions (start by name, describe, wait, stop).
+ * the execution API of Step Functions (start by name, describe, wait, stop)
+ * and its callback API for `.waitForTaskToken` tasks (SendTaskSuccess,
+ * SendTaskFailure, SendTaskHeartbeat).
  *
  * Every Task state runs the handler the task mapper gives it (keyed by state
  * name, found by walking all states, Parallel branches and Map processors
  * included); an unsupported resource fails the constructor.
  *
  * Faithfulness notes:
- * - Tasks without `TimeoutSeconds` get the largest timer Node allows
- *   (~24.8 days) instead of the library's 60 s default: Step Functions has no
- *   default task timeout.
+ * - The engine, not the library, times Task states: `TimeoutSeconds` /
+ *   `TimeoutSecondsPath` bound each attempt (the integration call and the
+ *   wait for a callback) and end it with `States.Timeout`;
+ *   `HeartbeatSeconds` / `HeartbeatSecondsPath` end it with
+ *   `States.HeartbeatTimeout` when no SendTaskHeartbeat came within that
+ *   time since the attempt started or the last heartbeat. Both are scaled by
+ *   `timeScale`. The `…Path` fields are read from the state's input after
+ *   `InputPath` (before `Parameters`); a value that is not a positive integer
+ *   fails the execution with `States.Runtime`. A task with neither has no
+ *   timeout, as on AWS. The library only sees `TimeoutSeconds` set to the
+ *   largest timer Node allows (~24.8 days), so its own unscaled timeout never
+ *   fires.
+ * - As on AWS, `States.TaskFailed` in a Retry/Catch matches every task error
+ *   but `States.Timeout`; `States.ALL` matches both timeouts.
+ * - `$$.Task.Token` is a fresh random token each time a Task state is entered
+ *   or retried. Only `.waitForTaskToken` tasks take callbacks: a callback may
+ *   arrive while the integration call still runs, and the first one wins.
+ *   Once the attempt has ended (callback taken, timed out, retried, the
+ *   execution stopped or closed) its token answers `TaskTimedOut`; a token
+ *   never issued answers `InvalidToken`. SendTaskFailure without `error`
+ *   fails the task with an empty error name (matched by `States.ALL` and
+ *   `States.TaskFailed` only), as AWS passes the missing name on.
  * - Execution names follow Step Functions: a running execution with the same
  *   name and input is returned again; the same name with another input, or
  *   once that execution has closed, throws `ExecutionAlreadyExists`.
  * - The context object has `Execution` (Id, Name, Input, StartTime, RoleArn),
- *   `StateMachine` (Id, Name) and `State.EnteredTime`; not `State.Name`,
- *   `State.RetryCount` or `Task.Token`.
- * - Aborting stops further task calls: a handler called after the abort
- *   (the library retries once more after an aborted backoff) does not run.
+ *   `StateMachine` (Id, Name), `State.EnteredTime` and `Task.Token`; not
+ *   `State.Name` or `State.RetryCount`.
+ * - Aborting stops further task calls and ends every wait at once: a handler
+ *   called after the abort (the library retries once more after an aborted
+ *   backoff) does not run. `States.Runtime` and the abort are neither
+ *   retried nor caught.
+ * - A task left running by a failed Parallel branch or Map iteration (the
+ *   library abandons it without telling its handler) keeps waiting until it
+ *   times out or the execution closes.
+ * - {@link LocalStateMachine.billedTransitions} counts what Standard
+ *   workflows bill: every state entered plus every retry.
  *
- * Time scale (`timeScale` ≠ 1 makes every wait and retry interval shorter):
- * the library only has fixed per-state overrides, so
+ * Time scale (`timeScale` ≠ 1 makes every wait, retry interval and task
+ * timeout shorter): the library only has fixed per-state overrides, so
  * - a `Wait` with `Seconds` gets a wait-time override of
  *   `Seconds × 1000 × timeScale` ms and stays a Wait state;
  * - a `Wait` with `SecondsPath`, `Timestamp` or `TimestampPath` is replaced
@@ -36,7 +64,7 @@
  *   iterations (whose attempts cannot be told apart) it is the base
  *   interval × timeScale.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
   ExecutionAbortedError,
   ExecutionError,
@@ -45,13 +73,15 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
-import { LOCAL_ACCOUNT, LOCAL_REGION } from './extract.ts';
+import { LOCAL_ACCOUNT, LOCAL_REGION, localLambdaArn } from './extract.ts';
 import { readReferencePath } from './reference-path.ts';
-import type {
-  AnyState,
-  LocalTaskHandler,
-  TaskMapper,
-  TaskState,
+import {
+  type AnyState,
+  type LocalTaskContext,
+  type LocalTaskHandler,
+  type TaskMapper,
+  type TaskState,
+  WAIT_FOR_TASK_TOKEN,
 } from './task-mapper.ts';
 
 /** One event of the library's execution event log. */
@@ -102,7 +132,10 @@ export interface LocalExecutionEvent {
 
 /** Options of {@link LocalStateMachine}. */
 export interface LocalStateMachineOptions {
-  /** Multiplies every wait and retry interval (0.01: 100× faster). @default 1 */
+  /**
+   * Multiplies every wait, retry interval and task timeout (0.01: 100×
+   * faster). @default 1
+   */
   timeScale?: number;
   /** The name used in ARNs. @default 'LocalStateMachine' */
   stateMachineName?: string;
@@ -116,6 +149,30 @@ export interface StartExecutionParams {
   name: string;
   /** The input: a JSON value, or a JSON string as the AWS API takes. @default {} */
   input?: unknown;
+}
+
+/** Parameters of {@link LocalStateMachine.sendTaskSuccess}, as in the SDK. */
+export interface SendTaskSuccessParams {
+  /** The token the task got as `$$.Task.Token`. */
+  taskToken: string;
+  /** The task's result: a JSON string. */
+  output: string;
+}
+
+/** Parameters of {@link LocalStateMachine.sendTaskFailure}, as in the SDK. */
+export interface SendTaskFailureParams {
+  /** The token the task got as `$$.Task.Token`. */
+  taskToken: string;
+  /** The error name Retry/Catch match on (0–256 characters). @default '' */
+  error?: string;
+  /** Its cause (up to 32768 characters). @default '' */
+  cause?: string;
+}
+
+/** Parameters of {@link LocalStateMachine.sendTaskHeartbeat}, as in the SDK. */
+export interface SendTaskHeartbeatParams {
+  /** The token the task got as `$$.Task.Token`. */
+  taskToken: string;
 }
 
 interface ExecutionRecord {
@@ -149,13 +206,163 @@ interface RetrySpec {
 }
 type Branch = Pick<StateMachineDefinition, 'States' | 'StartAt'>;
 
+/** How one Task state is timed and whether it takes callbacks. */
+interface TaskSpec {
+  /** Its resource ends in `.waitForTaskToken`. */
+  callback: boolean;
+  timeoutSeconds?: number;
+  timeoutSecondsPath?: string;
+  heartbeatSeconds?: number;
+  heartbeatSecondsPath?: string;
+  /** Parameters were wrapped to pass the state's input along. */
+  wrapped: boolean;
+  /** The state has Parameters of its own. */
+  hasParameters: boolean;
+}
+
+/** One attempt of a `.waitForTaskToken` task, as its token finds it. */
+interface TaskAttempt {
+  /** Still takes a callback (false once answered or ended). */
+  open: boolean;
+  /** Ends the wait with the callback's output or error. */
+  answer(outcome: { output: unknown } | { error: Error }): void;
+  /** Restarts the heartbeat clock. */
+  heartbeat(): void;
+}
+
 /** setTimeout's limit (2^31 - 1 ms), in whole seconds. */
 const MAX_TIMER_SECONDS = 2_147_483;
+/** setTimeout's limit in ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Keys of the Parameters wrapper that passes a task's input to the engine. */
+const INPUT_KEY = 'LocalEngineInput';
+const PARAMETERS_KEY = 'LocalEngineParameters';
 
 const namedError = (name: string, message: string): Error => {
   const error = new Error(message);
   error.name = name;
   return error;
+};
+
+/** An error the library neither retries nor catches (`isRetryable`). */
+const fatal = (error: Error): Error =>
+  Object.assign(error, { isRetryable: false, isCatchable: false });
+
+/** `States.Runtime`: fails the execution; no Retry or Catch applies. */
+const runtimeError = (message: string): Error =>
+  fatal(namedError('States.Runtime', message));
+
+const abortedError = (): Error =>
+  fatal(namedError('States.Aborted', 'The execution was aborted'));
+
+let statesTimeoutPrototype: Promise<object | undefined> | undefined;
+let knownTimeoutPrototype: object | undefined;
+
+/**
+ * The library's `StatesTimeoutError.prototype`. The library does not export
+ * the class, yet only its instances escape `States.TaskFailed` in Retry and
+ * Catch, so it is taken once from a probe task the library times out after
+ * 1 ms. Undefined if that ever fails (then `States.TaskFailed` also matches
+ * `States.Timeout`).
+ */
+const timeoutPrototype = (): Promise<object | undefined> => {
+  statesTimeoutPrototype ??= (async () => {
+    const probe = new StateMachine(
+      {
+        StartAt: 'Probe',
+        States: {
+          Probe: {
+            Type: 'Task',
+            Resource: localLambdaArn('LocalTimeoutProbe'),
+            TimeoutSeconds: 0.001,
+            End: true,
+          },
+        },
+      },
+      { validationOptions: { noValidate: true } }
+    );
+    const run = probe.run(
+      {},
+      {
+        overrides: {
+          taskResourceLocalHandlers: { Probe: () => new Promise(() => {}) },
+        },
+      }
+    );
+    try {
+      await run.result;
+      return undefined;
+    } catch (error) {
+      const cause = error instanceof ExecutionError ? error.cause : undefined;
+      if (cause instanceof Error && cause.name === 'States.Timeout') {
+        knownTimeoutPrototype = Object.getPrototypeOf(cause) as object;
+      }
+      return knownTimeoutPrototype;
+    }
+  })();
+  return statesTimeoutPrototype;
+};
+
+const timeoutError = (message: string, prototype: object | undefined) => {
+  const error = namedError('States.Timeout', message);
+  if (prototype) Object.setPrototypeOf(error, prototype);
+  return Object.assign(error, { retryable: true, catchable: true });
+};
+
+/** What the library takes for a timeout: an instance of its own class. */
+const isStatesTimeout = (error: unknown): boolean =>
+  knownTimeoutPrototype !== undefined &&
+  typeof error === 'object' &&
+  error !== null &&
+  Object.prototype.isPrototypeOf.call(knownTimeoutPrototype, error);
+
+const TASK_TIMED_OUT = () =>
+  namedError(
+    'TaskTimedOut',
+    "Task Timed Out: 'Provided task does not exist anymore'"
+  );
+
+/** A fresh, opaque, unguessable task token. */
+const mintToken = (): string => randomBytes(96).toString('base64');
+
+/**
+ * Takes from `minted` the tokens that occur in `value` (in any string, also
+ * inside a longer one), i.e. those the attempt's Parameters received.
+ */
+const claimTokens = (
+  value: unknown,
+  minted: Set<string>,
+  found: string[] = []
+): string[] => {
+  if (minted.size === 0) return found;
+  if (typeof value === 'string') {
+    for (const token of minted) {
+      if (value.includes(token)) {
+        minted.delete(token);
+        found.push(token);
+      }
+    }
+  } else if (Array.isArray(value)) {
+    for (const item of value) claimTokens(item, minted, found);
+  } else if (value !== null && typeof value === 'object') {
+    for (const item of Object.values(value)) {
+      claimTokens(item, minted, found);
+    }
+  }
+  return found;
+};
+
+/** setTimeout for any delay (re-armed past Node's 24.8-day limit). */
+const startTimer = (ms: number, fire: () => void): (() => void) => {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (left: number) => {
+    timer = setTimeout(
+      () => (left > MAX_TIMER_MS ? arm(left - MAX_TIMER_MS) : fire()),
+      Math.min(left, MAX_TIMER_MS)
+    );
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
 };
 
 /**
@@ -196,13 +403,20 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener('abort', onAbort, { once: true });
   });
 
-const retrierMatches = (retrier: Retrier, errorName: string, isTask: boolean) =>
-  retrier.ErrorEquals.some(
+// The library's matching: first a name, then the wildcards; a timeout is
+// never a `States.TaskFailed`, a fatal error never retried.
+const retrierMatches = (retrier: Retrier, error: unknown, isTask: boolean) => {
+  if ((error as { isRetryable?: unknown })?.isRetryable === false) {
+    return false;
+  }
+  const errorName = error instanceof Error ? error.name : 'Error';
+  return retrier.ErrorEquals.some(
     (name) =>
       name === errorName ||
       name === 'States.ALL' ||
-      (name === 'States.TaskFailed' && isTask)
+      (name === 'States.TaskFailed' && isTask && !isStatesTimeout(error))
   );
+};
 
 /** Runs one state machine definition locally; see the module comment. */
 export class LocalStateMachine {
@@ -215,6 +429,8 @@ export class LocalStateMachine {
   readonly #onEvent: LocalStateMachineOptions['onEvent'];
   readonly #machine: StateMachine;
   readonly #tasks = new Map<string, LocalTaskHandler>();
+  readonly #taskSpecs = new Map<string, TaskSpec>();
+  readonly #tokens = new Map<string, TaskAttempt>();
   readonly #waits = new Map<string, WaitSpec>();
   readonly #waitOverrides: Record<string, number> = {};
   readonly #retries = new Map<string, RetrySpec>();
@@ -245,6 +461,7 @@ export class LocalStateMachine {
     this.definition = structuredClone(definition);
     this.#prepare(this.definition, taskMapper, false, new Set());
     this.#machine = new StateMachine(this.definition);
+    void timeoutPrototype();
   }
 
   #prepare(
@@ -261,9 +478,7 @@ export class LocalStateMachine {
       seen.add(name);
       if (state.Type === 'Task') {
         this.#tasks.set(name, taskMapper(state, name));
-        if (state.TimeoutSeconds === undefined && !state.TimeoutSecondsPath) {
-          state.TimeoutSeconds = MAX_TIMER_SECONDS;
-        }
+        this.#taskSpecs.set(name, this.#takeOverTimeouts(state));
       }
       if (state.Type === 'Wait' && this.#timeScale !== 1) {
         if (typeof state.Seconds === 'number') {
@@ -294,6 +509,38 @@ export class LocalStateMachine {
         if (processor) this.#prepare(processor, taskMapper, true, seen);
       }
     }
+  }
+
+  // Moves the timeout fields out of the library's sight (see the module
+  // comment); a `…Path` field needs the state's input, so Parameters become
+  // `{ LocalEngineInput: $, LocalEngineParameters: <Parameters> }`.
+  #takeOverTimeouts(state: TaskState): TaskSpec {
+    const fields = state as unknown as Record<string, unknown>;
+    const num = (key: string) =>
+      typeof fields[key] === 'number' ? fields[key] : undefined;
+    const str = (key: string) =>
+      typeof fields[key] === 'string' ? fields[key] : undefined;
+    const spec: TaskSpec = {
+      callback: state.Resource.endsWith(WAIT_FOR_TASK_TOKEN),
+      timeoutSeconds: num('TimeoutSeconds'),
+      timeoutSecondsPath: str('TimeoutSecondsPath'),
+      heartbeatSeconds: num('HeartbeatSeconds'),
+      heartbeatSecondsPath: str('HeartbeatSecondsPath'),
+      wrapped: false,
+      hasParameters: 'Parameters' in fields,
+    };
+    delete fields.TimeoutSecondsPath;
+    delete fields.HeartbeatSeconds;
+    delete fields.HeartbeatSecondsPath;
+    fields.TimeoutSeconds = MAX_TIMER_SECONDS;
+    if (spec.timeoutSecondsPath || spec.heartbeatSecondsPath) {
+      spec.wrapped = true;
+      fields.Parameters = {
+        [`${INPUT_KEY}.$`]: '$',
+        ...(spec.hasParameters ? { [PARAMETERS_KEY]: fields.Parameters } : {}),
+      };
+    }
+    return spec;
   }
 
   #waitAsTask(
@@ -366,6 +613,9 @@ export class LocalStateMachine {
     const executionArn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:${this.#name}:${name}`;
     const startDate = new Date();
     const controller = new AbortController();
+    // Tokens minted by evaluations of `$$.Task.Token`, until a task's
+    // handler finds them in its input.
+    const minted = new Set<string>();
     const context = {
       Execution: {
         Id: executionArn,
@@ -383,12 +633,22 @@ export class LocalStateMachine {
           return new Date().toISOString();
         },
       },
+      // Evaluated once per `$$.Task.Token` in a state's Parameters, i.e. on
+      // every entry and retry: a new token each time.
+      Task: {
+        get Token() {
+          const token = mintToken();
+          minted.add(token);
+          return token;
+        },
+      },
     };
     const retryOverrides = this.#initialRetryOverrides();
     const handlers = this.#executionHandlers(
       controller.signal,
       retryOverrides,
-      context
+      context,
+      minted
     );
     const run = this.#machine.run(input as never, {
       overrides: {
@@ -415,6 +675,8 @@ export class LocalStateMachine {
     const settled = run.result.then(
       (output) => {
         this.#close(record, 'SUCCEEDED', { output });
+        // Ends what a failed branch or iteration may have left waiting.
+        controller.abort();
       },
       (error: unknown) => {
         if (error instanceof ExecutionAbortedError) {
@@ -509,7 +771,8 @@ export class LocalStateMachine {
   #executionHandlers(
     signal: AbortSignal,
     retryOverrides: Record<string, number[]>,
-    context: unknown
+    context: unknown,
+    minted: Set<string>
   ): LibHandlers {
     const attempts = new Map<string, number[]>();
     // Mirrors the library's retry bookkeeping so the override for the next
@@ -517,9 +780,8 @@ export class LocalStateMachine {
     const noteFailure = (name: string, error: unknown) => {
       const spec = this.#retries.get(name);
       if (!spec?.perAttempt) return;
-      const errorName = error instanceof Error ? error.name : 'Error';
       const index = spec.retriers.findIndex((r) =>
-        retrierMatches(r, errorName, spec.isTask)
+        retrierMatches(r, error, spec.isTask)
       );
       const retrier = spec.retriers[index];
       if (!retrier) {
@@ -539,12 +801,27 @@ export class LocalStateMachine {
     };
     const handlers: Record<string, LocalTaskHandler> = {};
     for (const [name, handler] of this.#tasks) {
-      handlers[name] = async (input) => {
-        if (signal.aborted) {
-          throw namedError('States.Aborted', 'The execution was aborted');
-        }
+      const spec = this.#taskSpecs.get(name) as TaskSpec;
+      handlers[name] = async (libInput) => {
+        if (signal.aborted) throw abortedError();
+        const wrapper = libInput as Record<string, unknown>;
+        const effective = spec.wrapped ? wrapper[INPUT_KEY] : libInput;
+        const input = !spec.wrapped
+          ? libInput
+          : spec.hasParameters
+            ? wrapper[PARAMETERS_KEY]
+            : effective;
+        // The library calls this in the same tick as it evaluates the
+        // Parameters; the tokens they got are in the input.
+        const tokens = claimTokens(input, minted);
         try {
-          const output = await handler(input);
+          const output = await this.#attempt(name, spec, handler, {
+            input,
+            effective,
+            context,
+            signal,
+            tokens: spec.callback ? tokens : [],
+          });
           attempts.delete(name);
           return output;
         } catch (error) {
@@ -562,8 +839,152 @@ export class LocalStateMachine {
     return handlers as unknown as LibHandlers;
   }
 
+  // Runs one attempt of a Task state: its handler, raced against the
+  // timeout, the heartbeat timeout and the abort; callbacks reach it through
+  // its tokens.
+  async #attempt(
+    name: string,
+    spec: TaskSpec,
+    handler: LocalTaskHandler,
+    run: {
+      input: unknown;
+      effective: unknown;
+      context: unknown;
+      signal: AbortSignal;
+      tokens: string[];
+    }
+  ): Promise<unknown> {
+    const { signal } = run;
+    const seconds = (field: string, fixed?: number, path?: string) =>
+      this.#taskSeconds(field, fixed, path, run.effective, run.context);
+    const timeoutSeconds = seconds(
+      'TimeoutSeconds',
+      spec.timeoutSeconds,
+      spec.timeoutSecondsPath
+    );
+    const heartbeatSeconds = seconds(
+      'HeartbeatSeconds',
+      spec.heartbeatSeconds,
+      spec.heartbeatSecondsPath
+    );
+    const prototype = await timeoutPrototype();
+    if (signal.aborted) throw abortedError();
+    const scaled = (s: number) => s * 1000 * this.#timeScale;
+
+    return new Promise<unknown>((resolve, reject) => {
+      const controller = new AbortController();
+      let ended = false;
+      let cancelTimeout = () => {};
+      let cancelHeartbeat = () => {};
+      let settleCallback: TaskAttempt['answer'] = () => {};
+      const callback = new Promise<unknown>(
+        (resolveCallback, rejectCallback) => {
+          settleCallback = (outcome) =>
+            'error' in outcome
+              ? rejectCallback(outcome.error)
+              : resolveCallback(outcome.output);
+        }
+      );
+      // A failure may arrive while nobody waits for it yet (or ever).
+      callback.catch(() => {});
+
+      const end = (outcome: { value: unknown } | { error: unknown }) => {
+        if (ended) return;
+        ended = true;
+        attempt.open = false;
+        cancelTimeout();
+        cancelHeartbeat();
+        signal.removeEventListener('abort', onAbort);
+        controller.abort();
+        if ('error' in outcome) reject(outcome.error);
+        else resolve(outcome.value);
+      };
+      const onAbort = () => end({ error: abortedError() });
+      const armHeartbeat = () => {
+        if (heartbeatSeconds === undefined) return;
+        cancelHeartbeat();
+        cancelHeartbeat = startTimer(scaled(heartbeatSeconds), () =>
+          end({
+            error: namedError(
+              'States.HeartbeatTimeout',
+              `Task "${name}" sent no heartbeat for ${heartbeatSeconds} s (HeartbeatSeconds)`
+            ),
+          })
+        );
+      };
+      const attempt: TaskAttempt = {
+        open: true,
+        answer: (outcome) => {
+          attempt.open = false;
+          settleCallback(outcome);
+        },
+        heartbeat: armHeartbeat,
+      };
+
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (timeoutSeconds !== undefined) {
+        cancelTimeout = startTimer(scaled(timeoutSeconds), () =>
+          end({
+            error: timeoutError(
+              `Task "${name}" did not finish within ${timeoutSeconds} s (TimeoutSeconds)`,
+              prototype
+            ),
+          })
+        );
+      }
+      armHeartbeat();
+      for (const token of run.tokens) this.#tokens.set(token, attempt);
+
+      const task: LocalTaskContext = {
+        signal: controller.signal,
+        waitForTaskToken: () =>
+          spec.callback
+            ? callback
+            : Promise.reject(
+                new Error(
+                  `Task state "${name}" does not use ${WAIT_FOR_TASK_TOKEN}`
+                )
+              ),
+      };
+      let running: Promise<unknown>;
+      try {
+        running = handler(run.input, task);
+      } catch (error) {
+        running = Promise.reject(error);
+      }
+      running.then(
+        (value) => end({ value }),
+        (error: unknown) => end({ error })
+      );
+    });
+  }
+
+  // TimeoutSeconds/HeartbeatSeconds, or the positive integer at its path.
+  #taskSeconds(
+    field: string,
+    fixed: number | undefined,
+    path: string | undefined,
+    input: unknown,
+    context: unknown
+  ): number | undefined {
+    if (fixed !== undefined) return fixed;
+    if (path === undefined) return undefined;
+    let value: unknown;
+    try {
+      value = readReferencePath(path, input, context);
+    } catch (error) {
+      throw runtimeError((error as Error).message);
+    }
+    if (!Number.isInteger(value) || (value as number) < 1) {
+      throw runtimeError(
+        `The ${field}Path parameter does not reference a positive integer: ${JSON.stringify(value)}`
+      );
+    }
+    return value as number;
+  }
+
   #waitMs(spec: WaitSpec, input: unknown, context: unknown): number {
-    const runtime = (message: string) => namedError('States.Runtime', message);
+    const runtime = runtimeError;
     if (spec.SecondsPath !== undefined) {
       const seconds = readReferencePath(spec.SecondsPath, input, context);
       if (!Number.isInteger(seconds) || (seconds as number) < 0) {
@@ -711,6 +1132,98 @@ export class LocalStateMachine {
    */
   getExecutionHistory(nameOrArn: string): ExecutionEventLog[] {
     return [...this.#find(nameOrArn).events];
+  }
+
+  /**
+   * The state transitions Step Functions (Standard) bills for an execution
+   * so far: every state entered (in Parallel branches and Map iterations
+   * too; a time-scaled Wait is one state) plus every retry. Read it once the
+   * execution has closed for the final count.
+   * @param nameOrArn the execution's name or ARN
+   * @throws `ExecutionDoesNotExist`
+   */
+  billedTransitions(nameOrArn: string): number {
+    return this.#find(nameOrArn).events.filter(
+      (e) => e.type === 'StateEntered' || e.type === 'StateRetried'
+    ).length;
+  }
+
+  // The attempt a callback's token belongs to, if it still waits.
+  #waitingAttempt(taskToken: unknown): TaskAttempt {
+    const attempt =
+      typeof taskToken === 'string' ? this.#tokens.get(taskToken) : undefined;
+    if (!attempt)
+      throw namedError('InvalidToken', "Invalid Token: 'Invalid token'");
+    if (!attempt.open) throw TASK_TIMED_OUT();
+    return attempt;
+  }
+
+  /**
+   * Ends a waiting `.waitForTaskToken` task with a result (SendTaskSuccess).
+   * @param params the task token and the output, a JSON string
+   * @returns `{}`, as the SDK does
+   * @throws `InvalidToken` for a token never issued, `TaskTimedOut` for a
+   * task that has ended (timed out, succeeded, failed, retried, its
+   * execution stopped or closed), `InvalidOutput` for output that is not
+   * JSON
+   */
+  async sendTaskSuccess(
+    params: SendTaskSuccessParams
+  ): Promise<Record<string, never>> {
+    const attempt = this.#waitingAttempt(params.taskToken);
+    let output: unknown;
+    try {
+      if (typeof params.output !== 'string') throw new Error('not a string');
+      output = JSON.parse(params.output);
+    } catch {
+      throw namedError(
+        'InvalidOutput',
+        'Invalid Output: the output is not a JSON string'
+      );
+    }
+    attempt.answer({ output });
+    return {};
+  }
+
+  /**
+   * Fails a waiting `.waitForTaskToken` task (SendTaskFailure): Retry and
+   * Catch match on `error`, the Catch's `Cause` is `cause`.
+   * @param params the task token, the error name and cause
+   * @returns `{}`, as the SDK does
+   * @throws `InvalidToken`, `TaskTimedOut` as
+   * {@link LocalStateMachine.sendTaskSuccess}; `ValidationException` for an
+   * error over 256 or a cause over 32768 characters
+   */
+  async sendTaskFailure(
+    params: SendTaskFailureParams
+  ): Promise<Record<string, never>> {
+    const error = params.error ?? '';
+    const cause = params.cause ?? '';
+    if (error.length > 256 || cause.length > 32_768) {
+      throw namedError(
+        'ValidationException',
+        'error must be at most 256 and cause at most 32768 characters long'
+      );
+    }
+    this.#waitingAttempt(params.taskToken).answer({
+      error: namedError(error, cause),
+    });
+    return {};
+  }
+
+  /**
+   * Tells a waiting task its worker is alive (SendTaskHeartbeat): restarts
+   * its `HeartbeatSeconds` clock.
+   * @param params the task token
+   * @returns `{}`, as the SDK does
+   * @throws `InvalidToken`, `TaskTimedOut` as
+   * {@link LocalStateMachine.sendTaskSuccess}
+   */
+  async sendTaskHeartbeat(
+    params: SendTaskHeartbeatParams
+  ): Promise<Record<string, never>> {
+    this.#waitingAttempt(params.taskToken).heartbeat();
+    return {};
   }
 
   /** Aborts every running execution and waits until all have settled. */

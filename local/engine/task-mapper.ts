@@ -14,10 +14,19 @@
  *   without `$metadata`; errors named `DynamoDB.<Name>`.
  * - `arn:aws:states:::sns:publish`: {@link SmsSink.publish}; errors named
  *   `SNS.<Name>`.
+ * - `arn:aws:states:::lambda:invoke.waitForTaskToken` and
+ *   `arn:aws:states:::sns:publish.waitForTaskToken` (the callback pattern):
+ *   the base integration is called with the evaluated Parameters exactly as
+ *   above; if it throws, the task fails with that error; if it returns, its
+ *   result is discarded and the task waits for its task token
+ *   ({@link LocalTaskContext.waitForTaskToken}): its result is the output of
+ *   SendTaskSuccess, SendTaskFailure fails it. Timeouts and heartbeats are
+ *   the engine's business.
  *
- * Anything else (`.sync`, `.waitForTaskToken`, `aws-sdk:*`, other services)
- * is rejected when the mapper is asked for the state's handler, i.e. when the
- * engine is constructed, never in the middle of a run.
+ * Anything else (`.sync`, other `.waitForTaskToken` integrations,
+ * `aws-sdk:*`, other services) is rejected when the mapper is asked for the
+ * state's handler, i.e. when the engine is constructed, never in the middle
+ * of a run.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -42,8 +51,27 @@ import { lambdaNameFromArn } from './extract.ts';
 export type AnyState = StateMachineDefinition['States'][string];
 /** A Task state of a definition. */
 export type TaskState = Extract<AnyState, { Type: 'Task' }>;
-/** What runs locally for one Task state: evaluated Parameters in, result out. */
-export type LocalTaskHandler = (input: unknown) => Promise<unknown>;
+/** What the engine gives a task handler besides its input, per attempt. */
+export interface LocalTaskContext {
+  /**
+   * Waits for the callback of this attempt's task token (`$$.Task.Token`).
+   * @returns the output of SendTaskSuccess (parsed JSON)
+   * @throws the error of SendTaskFailure (`name` = its error, `message` = its
+   * cause); rejects at once for a task whose resource does not end in
+   * `.waitForTaskToken`
+   */
+  waitForTaskToken(): Promise<unknown>;
+  /** Aborted when the attempt ends (done, timed out, execution stopped). */
+  readonly signal: AbortSignal;
+}
+/**
+ * What runs locally for one Task state: evaluated Parameters in, result out.
+ * The engine passes a {@link LocalTaskContext} as the second argument.
+ */
+export type LocalTaskHandler = (
+  input: unknown,
+  task?: LocalTaskContext
+) => Promise<unknown>;
 /** A local Lambda function: event in, result out; throws like the function. */
 export type LocalLambda = (payload: unknown) => Promise<unknown>;
 /** Maps a Task state (and its name, for messages) to its local handler. */
@@ -73,6 +101,9 @@ export interface TaskMapperOptions {
 
 const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
 const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
+/** The suffix of a resource that uses the callback pattern. */
+export const WAIT_FOR_TASK_TOKEN = '.waitForTaskToken';
+const CALLBACK_BASES = new Set([LAMBDA_INVOKE, SNS_PUBLISH]);
 const DYNAMODB_PREFIX = 'arn:aws:states:::dynamodb:';
 
 type DynamoAction =
@@ -217,8 +248,24 @@ export const createTaskMapper = (options: TaskMapperOptions): TaskMapper => {
     }
   };
 
-  return (state, stateName = '(unnamed)') => {
+  const mapper: TaskMapper = (state, stateName = '(unnamed)') => {
     const resource = state.Resource;
+
+    if (resource.endsWith(WAIT_FOR_TASK_TOKEN)) {
+      const base = resource.slice(0, -WAIT_FOR_TASK_TOKEN.length);
+      if (CALLBACK_BASES.has(base)) {
+        const call = mapper({ ...state, Resource: base }, stateName);
+        return async (input, task) => {
+          if (!task) {
+            throw new Error(
+              `Task state "${stateName}": ${resource} runs only in the local engine`
+            );
+          }
+          await call(input);
+          return task.waitForTaskToken();
+        };
+      }
+    }
     const parameters = (state.Parameters ?? {}) as Record<string, unknown>;
 
     if (resource === LAMBDA_INVOKE) {
@@ -308,4 +355,5 @@ export const createTaskMapper = (options: TaskMapperOptions): TaskMapper => {
       `Task state "${stateName}": not supported locally: ${resource}`
     );
   };
+  return mapper;
 };
