@@ -1,16 +1,23 @@
 /**
- * The JPush API pipeline of one request: latency, scripted faults, random
- * faults, routing, HTTP Basic auth (reference §1.2), the per-minute rate
- * limits (§1.5), then the route's handler and the wire format of its answer.
+ * The JPush API pipeline of one request, in order: latency, a scripted
+ * fault, a dropped connection, routing, HTTP Basic auth (reference §1.2), a
+ * random 429, the per-minute rate limits (§1.5), a random 500, the route's
+ * handler, and its answer in JPush's wire format, unless the answer is lost.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError } from './api-error.ts';
-import { apiFamilyOf, type ScriptedFaults } from './faults.ts';
+import {
+  apiFamilyOf,
+  type FaultStage,
+  latencyFor,
+  rollFault,
+  type ScriptedFaults,
+} from './faults.ts';
 import { drop, errorBody, rateLimitHeaders, send, sleep } from './http.ts';
 import { toJson } from './json.ts';
 import type { ApiFamily, RateLimiter } from './rate-limit.ts';
 import { CODES, type Route } from './routes/route.ts';
-import type { Faults } from './types.ts';
+import type { FaultKind, Faults } from './types.ts';
 
 /** What the pipeline works with. */
 export interface ApiOptions {
@@ -34,6 +41,8 @@ export interface ApiRequest {
   path: string;
   query: URLSearchParams;
   body: string;
+  /** Records the fault the request met, before it is applied. */
+  onFault: (fault: FaultKind) => void;
 }
 
 const defaultCode = (family: ApiFamily, status: number): number => {
@@ -80,30 +89,55 @@ export const createApiHandler = (options: ApiOptions) => {
   };
 
   return async (request: ApiRequest): Promise<void> => {
-    const { req, res, method, path, query, body } = request;
-    await sleep(options.faults().latencyMs);
-    const faults = options.faults();
+    const { req, res, method, path, query, body, onFault } = request;
     const family = apiFamilyOf(path);
-    const fault = scripted.take(method, path);
-    if (fault) {
-      await sleep(fault.delayMs ?? 0);
-      if (fault.drop) return drop(req, res);
+    await sleep(latencyFor(options.faults(), family));
+    const faults = options.faults();
+    const scriptedFault = scripted.take(method, path);
+    // A request meets at most one fault: a scripted one, else random ones.
+    const randomly = scriptedFault === undefined;
+    const roll = (stage: FaultStage): FaultKind | undefined =>
+      randomly ? rollFault(faults, family, stage, random) : undefined;
+    const lose = (): void => {
+      onFault('lost-response');
+      drop(req, res);
+    };
+    /** The normal answer, unless it is lost on the way back. */
+    const answer = (
+      status: number,
+      text: string,
+      headers: Record<string, string>
+    ): void => {
+      if (scriptedFault?.afterActing || roll('answer')) lose();
+      else send(res, status, text, headers);
+    };
+
+    if (scriptedFault && !scriptedFault.afterActing) {
+      await sleep(scriptedFault.delayMs ?? 0);
+      if (scriptedFault.drop) {
+        onFault('dropped');
+        return drop(req, res);
+      }
+      onFault('scripted');
+      const status = scriptedFault.status ?? 500;
       const text =
-        fault.body ??
+        scriptedFault.body ??
         errorBody(
-          fault.code ?? defaultCode(family, fault.status),
-          fault.message ?? 'Scripted fault'
+          scriptedFault.code ?? defaultCode(family, status),
+          scriptedFault.message ?? 'Scripted fault'
         );
       // A raw body stands for a proxy's page (e.g. nginx's 502): HTML.
       const type: Record<string, string> =
-        fault.body === undefined ? {} : { 'content-type': 'text/html' };
-      return send(res, fault.status, text, {
+        scriptedFault.body === undefined ? {} : { 'content-type': 'text/html' };
+      return send(res, status, text, {
         ...rateHeaders(family, false).headers,
         ...type,
-        ...fault.headers,
+        ...scriptedFault.headers,
       });
     }
-    if (faults.dropConnectionRate > 0 && random() < faults.dropConnectionRate) {
+    if (scriptedFault?.afterActing) await sleep(scriptedFault.delayMs ?? 0);
+    if (roll('arrival')) {
+      onFault('dropped');
       return drop(req, res);
     }
     let route: Route | undefined;
@@ -121,8 +155,7 @@ export const createApiHandler = (options: ApiOptions) => {
       // source shows an unknown route; chosen: 404 with the family's
       // "illegal parameter" code and the same message.
       const code = family === 'device' ? 7010 : CODES[family].invalid;
-      return send(
-        res,
+      return answer(
         404,
         errorBody(code, "request api doesn't exist"),
         rateHeaders(family, false).headers
@@ -130,15 +163,23 @@ export const createApiHandler = (options: ApiOptions) => {
     }
     const authError = checkAuth(req, family);
     if (authError) {
-      return send(
-        res,
+      return answer(
         authError.status,
         errorBody(authError.code, authError.message),
         rateHeaders(family, false).headers
       );
     }
+    if (roll('admission')) {
+      // As if the window were used up: nothing counted, Remaining 0.
+      onFault('rate-limited');
+      return send(res, 429, errorBody(2002, 'Rate limit exceeded'), {
+        ...rateHeaders(family, false).headers,
+        'X-Rate-Limit-Remaining': '0',
+      });
+    }
     const rate = rateHeaders(family, true);
     if (!rate.allowed) {
+      onFault('rate-limited');
       return send(
         res,
         429,
@@ -160,9 +201,10 @@ export const createApiHandler = (options: ApiOptions) => {
         family === 'device'
           ? "request api doesn't exist"
           : `Method ${method} not allowed`;
-      return send(res, status, errorBody(code, message), rate.headers);
+      return answer(status, errorBody(code, message), rate.headers);
     }
-    if (faults.serverErrorRate > 0 && random() < faults.serverErrorRate) {
+    if (roll('acting')) {
+      onFault('server-error');
       return send(
         res,
         500,
@@ -170,25 +212,20 @@ export const createApiHandler = (options: ApiOptions) => {
         rate.headers
       );
     }
+    let status: number;
+    let text: string;
     try {
       const reply = handler({ method, params, query, body });
-      send(
-        res,
-        reply.status,
-        reply.body === undefined ? '' : toJson(reply.body),
-        rate.headers
-      );
+      status = reply.status;
+      text = reply.body === undefined ? '' : toJson(reply.body);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      send(
-        res,
-        error.status,
-        toJson({
-          ...error.extra,
-          error: { code: error.code, message: error.message },
-        }),
-        rate.headers
-      );
+      status = error.status;
+      text = toJson({
+        ...error.extra,
+        error: { code: error.code, message: error.message },
+      });
     }
+    answer(status, text, rate.headers);
   };
 };

@@ -1,8 +1,10 @@
 /**
  * JPush simulator: a loopback HTTP server speaking JPush's Push, Report and
- * Device APIs on one port, plus local device controls (`/local/devices`).
+ * Device APIs on one port, plus local controls of its phones
+ * (`/local/devices`) and faults (`/local/jpush/faults`).
  */
 export { ApiError } from './api-error.ts';
+export { callFamilyOf, DEFAULT_FAULTS } from './faults.ts';
 export {
   beijingDate,
   MAX_DEVICES_PER_ALIAS,
@@ -19,7 +21,11 @@ export {
   startJPushSimulator,
 } from './server.ts';
 export type {
+  ApiFamily,
+  CallFamily,
+  FaultKind,
   Faults,
+  FaultsUpdate,
   LoggedRequest,
   ReceivedPush,
   ScriptedFault,

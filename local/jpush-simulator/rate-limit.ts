@@ -1,7 +1,8 @@
 /** Fixed one-minute windows per API family (reference §1.5). Pure. */
 
-/** The API families that JPush rate-limits separately. */
-export type ApiFamily = 'push' | 'report' | 'device';
+import type { ApiFamily } from './types.ts';
+
+export type { ApiFamily };
 
 /** What the `X-Rate-Limit-*` headers say after a call. */
 export interface RateLimitState {

@@ -12,17 +12,26 @@ import type { AddressInfo } from 'node:net';
 import { type AckSender, createAckSender } from './acks.ts';
 import { createApiHandler } from './api.ts';
 import { createControls } from './controls.ts';
-import { DEFAULT_FAULTS, mergeFaults, ScriptedFaults } from './faults.ts';
+import {
+  callFamilyOf,
+  copyFaults,
+  DEFAULT_FAULTS,
+  mergeFaults,
+  parseFaultsUpdate,
+  ScriptedFaults,
+} from './faults.ts';
 import { errorBody, readBody, send } from './http.ts';
 import { toJson } from './json.ts';
-import { SimulatorModel } from './model.ts';
+import { SimulatorModel, SimulatorValidationError } from './model.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { deviceRoutes } from './routes/device.ts';
 import { pushRoutes } from './routes/push.ts';
 import { reportRoutes } from './routes/report.ts';
 import { CODES } from './routes/route.ts';
 import type {
+  CallFamily,
   Faults,
+  FaultsUpdate,
   LoggedRequest,
   ReceivedPush,
   ScriptedFault,
@@ -44,11 +53,28 @@ export interface JPushSimulator {
   ): SimDeviceState;
   getDevice(registrationId: string): SimDeviceState | undefined;
   listDevices(): SimDeviceState[];
-  setFaults(faults: Partial<Faults>): void;
+  /**
+   * Change the faults at run time: any subset, laid over the current ones
+   * (per-family limits merge too).
+   * @throws SimulatorValidationError naming the bad field; nothing changes
+   */
+  setFaults(faults: FaultsUpdate): void;
+  /** The faults in force (a copy). */
+  getFaults(): Faults;
   /** Queued, consumed in order by matching requests, before normal handling. */
   injectFaults(...faults: ScriptedFault[]): void;
-  /** Log of received API requests (not /local/*), the newest 50,000. */
+  /**
+   * Log of received API requests (not /local/*), the newest 50,000, each
+   * with its call family and the fault applied to it.
+   */
   requests(): LoggedRequest[];
+  /**
+   * API requests received by {@link CallFamily} (whatever their answer or
+   * fault) since start or {@link resetRequests}; not bounded like the log.
+   */
+  callCounts(): Record<CallFamily, number>;
+  /** Empties the request log and zeroes {@link callCounts}. */
+  resetRequests(): void;
   /** Returns an unsubscribe function. */
   onDelivered(
     listener: (registrationId: string, push: ReceivedPush) => void
@@ -83,9 +109,24 @@ export const createJPushSimulatorHandler = (
     DEFAULT_MASTER_SECRET;
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
-  let faults: Faults = mergeFaults(DEFAULT_FAULTS, options.faults);
+  /** Checked and merged, or a {@link SimulatorValidationError}. */
+  const withUpdate = (base: Faults, update: FaultsUpdate | undefined) => {
+    const parsed = parseFaultsUpdate(update ?? {});
+    if (!parsed.ok) throw new SimulatorValidationError(parsed.message);
+    return mergeFaults(base, parsed.update);
+  };
+  const startFaults = withUpdate(copyFaults(DEFAULT_FAULTS), options.faults);
+  let faults = copyFaults(startFaults);
   const scripted = new ScriptedFaults();
   const log: LoggedRequest[] = [];
+  const noCalls = (): Record<CallFamily, number> => ({
+    push: 0,
+    cid: 0,
+    withdraw: 0,
+    report: 0,
+    device: 0,
+  });
+  let counts = noCalls();
   const listeners = new Set<(rid: string, push: ReceivedPush) => void>();
   const acks: AckSender | undefined = options.ackBaseUrl
     ? createAckSender(options.ackBaseUrl)
@@ -127,6 +168,10 @@ export const createJPushSimulatorHandler = (
     limiter: new RateLimiter(now),
     random,
   });
+  const setFaults = (update: FaultsUpdate): Faults => {
+    faults = withUpdate(faults, update);
+    return copyFaults(faults);
+  };
   const handleLocal = createControls({ model });
 
   const handleRequest = async (
@@ -140,13 +185,17 @@ export const createJPushSimulatorHandler = (
       url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : '/';
     const { text, tooLarge } = await readBody(req);
     const isLocal = path === '/local' || path.startsWith('/local/');
+    let entry: LoggedRequest | undefined;
     if (!isLocal) {
-      log.push({
+      entry = {
         method,
         path: target,
         body: text,
         at: new Date(now()).toISOString(),
-      });
+        family: callFamilyOf(method, path),
+      };
+      counts[entry.family] += 1;
+      log.push(entry);
       if (log.length > MAX_LOGGED_REQUESTS) {
         log.splice(0, log.length - MAX_LOGGED_REQUESTS);
       }
@@ -170,6 +219,9 @@ export const createJPushSimulatorHandler = (
       path,
       query: url.searchParams,
       body: text,
+      onFault: (fault) => {
+        if (entry) entry.fault = fault;
+      },
     });
   };
 
@@ -194,11 +246,17 @@ export const createJPushSimulatorHandler = (
     setDevice: (rid, settings) => model.setDevice(rid, settings),
     getDevice: (rid) => model.getDevice(rid),
     listDevices: () => model.listDevices(),
-    setFaults: (partial) => {
-      faults = mergeFaults(faults, partial);
+    setFaults: (update) => {
+      setFaults(update);
     },
+    getFaults: () => copyFaults(faults),
     injectFaults: (...items) => scripted.add(...items),
     requests: () => log.map((entry) => ({ ...entry })),
+    callCounts: () => ({ ...counts }),
+    resetRequests: () => {
+      log.length = 0;
+      counts = noCalls();
+    },
     onDelivered: (listener) => {
       listeners.add(listener);
       return () => {

@@ -3,6 +3,38 @@
  * the project's JPush reference for the behaviour each type models.
  */
 
+/** The API families JPush rate-limits separately (reference §1.5). */
+export type ApiFamily = 'push' | 'report' | 'device';
+
+/**
+ * What a call is, for counting calls: `push` (`POST /v3/push`,
+ * `/v3/push/validate` and other Push API paths), `cid` (`GET /v3/push/cid`),
+ * `withdraw` (`DELETE /v3/push/{msg_id}`), `report` (`/v3/received*`,
+ * `/v3/status/*`, …) and `device` (devices, aliases, tags). `cid` and
+ * `withdraw` count against the push family's rate limit.
+ */
+export type CallFamily = 'push' | 'cid' | 'report' | 'device' | 'withdraw';
+
+/**
+ * The fault a request met, as its log entry records it:
+ * - `lost-response`: handled fully (a push delivered or queued, a withdraw
+ *   done, an alias set, a bad request rejected), then the connection was
+ *   destroyed instead of answering (`lostResponseRate`, or a scripted fault
+ *   with `afterActing`);
+ * - `dropped`: the connection was destroyed before anything was done
+ *   (`dropConnectionRate`, or a scripted fault with `drop`);
+ * - `rate-limited`: 429 code 2002 without acting (`rateLimitRate`, or over
+ *   `rateLimitPerMinute`);
+ * - `server-error`: 500 with the family's code, without acting;
+ * - `scripted`: answered by a scripted fault's status and body.
+ */
+export type FaultKind =
+  | 'lost-response'
+  | 'dropped'
+  | 'rate-limited'
+  | 'server-error'
+  | 'scripted';
+
 /** Fault settings that apply to every API request. */
 export interface Faults {
   /** Calls per minute and API family; over the limit → HTTP 429 code 2002. */
@@ -13,7 +45,27 @@ export interface Faults {
   latencyMs: number;
   /** 0..1 probability of destroying the socket without a response. */
   dropConnectionRate: number;
+  /**
+   * 0..1 probability that the request is handled fully (JPush acted), then
+   * the socket is destroyed without a response.
+   */
+  lostResponseRate: number;
+  /**
+   * 0..1 probability of HTTP 429 code 2002 with `X-Rate-Limit-Remaining: 0`,
+   * without acting; on top of the limits of `rateLimitPerMinute`.
+   */
+  rateLimitRate: number;
+  /**
+   * The API families the rates above and `latencyMs` apply to, so that e.g.
+   * only pushes fail. @default ['push', 'report', 'device']
+   */
+  families: ApiFamily[];
 }
+
+/** A change of {@link Faults}: any subset; per-family limits merge too. */
+export type FaultsUpdate = Partial<Omit<Faults, 'rateLimitPerMinute'>> & {
+  rateLimitPerMinute?: Partial<Faults['rateLimitPerMinute']>;
+};
 
 /** Options of {@link startJPushSimulator}. */
 export interface SimulatorOptions {
@@ -33,8 +85,11 @@ export interface SimulatorOptions {
    * `{"token": extras.ackToken}`. @default no ACKs are sent
    */
   ackBaseUrl?: string;
-  /** @default no faults, rate limits 600 / 2400 / 600 per minute */
-  faults?: Partial<Faults>;
+  /**
+   * The faults at start, and what `DELETE /local/jpush/faults` goes back to.
+   * @default no faults, rate limits 600 / 2400 / 600 per minute
+   */
+  faults?: FaultsUpdate;
   /** false → `/v3/status/message` answers 403 code 2006. @default true */
   vip?: boolean;
   /** Random source in [0, 1) for fault and drop rolls. @default Math.random */
@@ -92,7 +147,8 @@ export interface ScriptedFault {
   path?: string | RegExp;
   /** @default any method */
   method?: string;
-  status: number;
+  /** HTTP status of the answer; unused with `drop` or `afterActing`. @default 500 */
+  status?: number;
   /** JPush error code of the JSON envelope. @default derived from status */
   code?: number;
   message?: string;
@@ -101,8 +157,13 @@ export interface ScriptedFault {
   headers?: Record<string, string>;
   /** How many requests it answers. @default 1 */
   times?: number;
-  /** Destroy the socket instead of answering. */
+  /** Destroy the socket instead of answering, before acting. */
   drop?: boolean;
+  /**
+   * Handle the request as usual (JPush acts), then destroy the socket
+   * instead of answering: a lost response.
+   */
+  afterActing?: boolean;
   /** Delay before answering or dropping, in ms. */
   delayMs?: number;
 }
@@ -115,4 +176,8 @@ export interface LoggedRequest {
   body: string;
   /** ISO time. */
   at: string;
+  /** What the call is, see {@link CallFamily}. */
+  family: CallFamily;
+  /** The fault applied to it, if any. */
+  fault?: FaultKind;
 }
