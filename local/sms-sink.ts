@@ -3,6 +3,7 @@
  * the integration tests and the local mode.
  */
 import { randomUUID } from 'node:crypto';
+import type { SmsSender } from '../functions/domain/ports.ts';
 
 /** What an SNS Publish call carries (the fields escalation uses). */
 export interface SmsPublishParams {
@@ -125,5 +126,25 @@ export class SmsSink {
     return () => {
       this.#listeners.delete(listener);
     };
+  }
+}
+
+/** The escalation's {@link SmsSender} over the local sink, as SNS is on AWS. */
+export class LocalSmsSender implements SmsSender {
+  /**
+   * @param sink where the SMS are recorded
+   * @param onCallTopic the on-call topic's name (its logical id locally)
+   */
+  constructor(
+    private readonly sink: SmsSink,
+    private readonly onCallTopic: string
+  ) {}
+
+  async toOnCall(text: string): Promise<void> {
+    this.sink.publish({ TopicArn: this.onCallTopic, Message: text });
+  }
+
+  async toNumber(phoneNumber: string, text: string): Promise<void> {
+    this.sink.publish({ PhoneNumber: phoneNumber, Message: text });
   }
 }

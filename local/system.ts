@@ -7,7 +7,13 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BatchedCids } from '../functions/adapters/batched-cids.ts';
 import { JPushClient } from '../functions/adapters/jpush-client.ts';
+import {
+  PacedJPush,
+  recordRateLimit,
+} from '../functions/adapters/jpush-pacing.ts';
+import { InMemoryReportMode } from '../functions/adapters/report-mode.ts';
 import { deliveryInput } from '../functions/adapters/sfn-delivery-starter.ts';
 import type { JPushPort } from '../functions/domain/jpush.ts';
 import { executionName } from '../functions/domain/message.ts';
@@ -34,6 +40,7 @@ import {
   extractStateMachine,
   type LocalExecutionEvent,
   LocalStateMachine,
+  LocalTaskCallbacks,
   synthTemplates,
 } from './engine/index.ts';
 import {
@@ -52,7 +59,8 @@ import {
   type SimulatorOptions,
   startJPushSimulator,
 } from './jpush-simulator/index.ts';
-import { SmsSink } from './sms-sink.ts';
+import { startSchedules } from './schedules.ts';
+import { LocalSmsSender, SmsSink } from './sms-sink.ts';
 
 /** Real JPush credentials and hosts, for local mode against real JPush. */
 export interface RealJPushOptions {
@@ -211,9 +219,12 @@ export const startLocalSystem = async (
     const url = `http://${host}:${port}`;
 
     let simulator: JPushSimulator | undefined;
-    let jpush: JPushPort;
+    let jpush: JPushClient;
     if (options.jpush) {
-      jpush = new JPushClient(options.jpush);
+      jpush = new JPushClient({
+        ...options.jpush,
+        onRateLimit: recordRateLimit,
+      });
     } else {
       const appKey = options.simulator?.appKey ?? DEFAULT_APP_KEY;
       const masterSecret =
@@ -232,14 +243,17 @@ export const startLocalSystem = async (
         pushBaseUrl: simulator.url,
         reportBaseUrl: simulator.url,
         deviceBaseUrl: simulator.url,
+        onRateLimit: recordRateLimit,
       });
     }
-    const client = jpush as JPushClient;
+    const client = jpush;
     closers.unshift(() => client.close());
 
     const ackKey = options.ackKey ?? randomBytes(32);
     const sms = new SmsSink();
     let machine: LocalStateMachine | undefined;
+    const clock = options.clock ?? systemClock;
+    const timeScale = options.timeScale ?? 1;
     const repositories = dynamoRepositories(
       documentClient(dynamo.client),
       () => ({
@@ -248,8 +262,16 @@ export const startLocalSystem = async (
         devices: byPrefix(tableNames, 'DevicesTable'),
         offline: byPrefix(tableNames, 'OfflineStoreTable'),
         history: byPrefix(tableNames, 'HistoryTable'),
-      })
+        pacing: byPrefix(tableNames, 'PacingTable'),
+        withdrawals: byPrefix(tableNames, 'WithdrawalsTable'),
+      }),
+      () => clock.now().getTime()
     );
+    const paced: JPushPort = new PacedJPush(jpush, repositories.pacing);
+    const onCallTopic = Object.entries(serviceTemplate.Resources ?? {}).find(
+      ([, resource]) => resource.Type === 'AWS::SNS::Topic'
+    )?.[0];
+    if (!onCallTopic) throw new Error('The service stack has no SNS topic.');
     const deps: AppDeps = {
       messages: repositories.messages,
       sessions: repositories.sessions,
@@ -260,9 +282,19 @@ export const startLocalSystem = async (
         if (!machine) throw new Error('The state machine is not running yet.');
         return machine;
       }),
-      jpush,
+      jpush: paced,
+      cids: new BatchedCids(paced, () => clock.now().getTime()),
+      callbacks: new LocalTaskCallbacks(() => {
+        if (!machine) throw new Error('The state machine is not running yet.');
+        return machine;
+      }),
+      outbox: repositories.outbox,
+      sms: new LocalSmsSender(sms, onCallTopic),
+      reportMode: new InMemoryReportMode(),
       ackKey: { key: async () => ackKey },
-      clock: options.clock ?? systemClock,
+      clock,
+      // Withdrawal retries keep pace with the state machine's time scale.
+      withdrawRetry: { baseMs: 2_000 * timeScale, maxMs: 300_000 * timeScale },
     };
 
     const extracted = extractStateMachine(templates);
@@ -286,7 +318,7 @@ export const startLocalSystem = async (
         },
       }),
       {
-        timeScale: options.timeScale ?? 1,
+        timeScale,
         stateMachineName: extracted.stateMachineName,
         ...(options.onExecutionEvent
           ? { onEvent: options.onExecutionEvent }
@@ -295,6 +327,13 @@ export const startLocalSystem = async (
     );
     machine = stateMachine;
     closers.unshift(async () => stateMachine.close());
+    // Scheduled functions (the withdrawal sweeper) on timers, time-scaled.
+    const schedules = startSchedules(
+      serviceTemplate,
+      (entry) => handlerFor<unknown, unknown>(entry, deps),
+      timeScale
+    );
+    closers.unshift(() => schedules.close());
 
     const routes = routesFromTemplate(serviceTemplate);
     const handlers = new Map<string, ApiHandler>(
@@ -342,7 +381,9 @@ export const startLocalSystem = async (
         );
         return;
       }
-      if (requestUrl.pathname.startsWith('/local/devices')) {
+      // The simulator's controls: its phones and its faults.
+      const jpushControl = /^\/local\/jpush(\/|$)/.test(requestUrl.pathname);
+      if (requestUrl.pathname.startsWith('/local/devices') || jpushControl) {
         if (simulator) {
           simulator.handle(req, res);
           return;
@@ -351,7 +392,9 @@ export const startLocalSystem = async (
           res,
           404,
           'NotFound',
-          'Simulated devices exist only when the JPush simulator is used.'
+          jpushControl
+            ? 'JPush faults can be set only when the JPush simulator is used.'
+            : 'Simulated devices exist only when the JPush simulator is used.'
         );
         return;
       }

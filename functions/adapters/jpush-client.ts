@@ -434,6 +434,8 @@ export class JPushClient implements JPushPort {
         iosApnsSent: toCount(row.ios_apns_sent),
         iosApnsReceived: toCount(row.ios_apns_received),
         iosMsgReceived: toCount(row.ios_msg_received),
+        hmosHmpnsReceived: toCount(row.hmos_hmpns_received),
+        hmosMsgReceived: toCount(row.hmos_msg_received),
       };
     });
   }

@@ -46,4 +46,6 @@ export const deliveryInput = (request: DeliveryRequest): string =>
     delivery: request.delivery,
     intervalSeconds: request.intervalSeconds,
     maxAttempts: request.maxAttempts,
+    // The cycle's counter: the Check Report step sets the next attempt.
+    cycle: { attempt: 1 },
   });

@@ -1,18 +1,45 @@
-import { DeliveryStatus, type JPushPort, JPushRejectedError } from './jpush.ts';
-import type { Clock, MessageRepository } from './ports.ts';
-import type { PushAttemptResult } from './push-attempt.ts';
+import {
+  DeliveryStatus,
+  JPushError,
+  type JPushPort,
+  JPushRejectedError,
+} from './jpush.ts';
+import { attemptKey, type Message, type PushRecord } from './message.ts';
+import type { Clock, MessageRepository, ReportModeMemory } from './ports.ts';
+import { jpushDate } from './push-attempt.ts';
+
+/** How the Push step's wait ended, as its Catch hands it on. */
+export interface WaitEnd {
+  /** `States.Timeout`: the interval passed without an ACK. Else the error. */
+  readonly Error?: string;
+  readonly Cause?: string;
+}
 
 /** What the state machine's Check Report step passes. */
 export interface CheckReportInput {
   readonly messageId: string;
   readonly delivery: number;
   readonly attempt: number;
-  /** The attempt's push (none when the attempt did not push). */
-  readonly push: Pick<PushAttemptResult, 'jpushMsgId' | 'targets' | 'pushDate'>;
+  readonly maxAttempts: number;
+  readonly wait?: WaitEnd;
 }
 
-/** What the Report API said about this attempt's push. */
+/** What the cycle does next. */
+export type CycleAction =
+  /** Push again (attempt + 1), or wait again if every device has it. */
+  | 'push'
+  /** Every attempt is used and no ACK came. */
+  | 'escalate'
+  /** The app's ACK came meanwhile. */
+  | 'acknowledged'
+  /** Ended elsewhere: stored again, expired, failed or superseded. */
+  | 'done';
+
+/** The decision, which the state machine's Decide state reads. */
 export interface CheckReportResult {
+  readonly action: CycleAction;
+  /** The attempt the next Push step runs. */
+  readonly attempt: number;
   /** Registration ids JPush delivered to. */
   readonly delivered: string[];
   /** Registration ids JPush has not delivered to (yet). */
@@ -24,10 +51,13 @@ export interface CheckReportDeps {
   readonly messages: MessageRepository;
   readonly jpush: JPushPort;
   readonly clock: Clock;
+  readonly reportMode: ReportModeMemory;
 }
 
 /** Codes JPush gives apps that may not use the per-device status API. */
 const NOT_VIP_CODES = new Set([2003, 2006, 2007]);
+/** How long an app without the status API is remembered as such. */
+const COUNTERS_ONLY_MS = 3_600_000;
 
 const STATUS_TEXT: Record<number, string> = {
   [DeliveryStatus.delivered]: 'delivered',
@@ -38,33 +68,117 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 /**
- * Asks JPush's Report API whether this attempt's push reached each device.
- * Primary course: 1. per-device status (`/v3/status/message`)  2. record the
- * devices that have it (they are not pushed again) and the report in the
- * timeline  3. status `received` when any device has it.
+ * The cycle's check after a push step's wait ended without an ACK.
+ * Primary course: 1. stop if the ACK came meanwhile, or the message ended
+ * or moved on to another delivery  2. a push step that failed after its
+ * retries is recorded as such (the attempt counts)  3. otherwise ask JPush's
+ * Report API whether the attempt's push reached each device, and record the
+ * devices that have it (they are not pushed again)  4. decide: push again
+ * while attempts are left, else escalate.
  * Apps without the VIP status API fall back to the delivery counters of
- * `/v3/received/detail`: all devices count as delivered only when the
- * counters cover them all.
- * @throws JPushError (retryable ones are retried by the state machine)
+ * `/v3/received/detail` (all devices count as delivered only when the
+ * counters, vendor channels included, cover them all); that is remembered
+ * for an hour. A Report API that fails or is rate-limited does not stop the
+ * cycle: the decision is then made on the ACK alone.
  */
 export const checkReport = async (
   input: CheckReportInput,
   deps: CheckReportDeps
 ): Promise<CheckReportResult> => {
-  const { jpushMsgId, targets, pushDate } = input.push;
-  if (jpushMsgId === undefined || targets.length === 0) {
-    return { delivered: [], pending: [] };
+  const none = { delivered: [], pending: [] };
+  const decide = (action: CycleAction, attempt = input.attempt) => ({
+    action,
+    attempt,
+    ...none,
+  });
+  const message = await deps.messages.get(input.messageId);
+  const state = stateOf(message, input.delivery);
+  if (state !== 'in-flight') return decide(state);
+  const current = message as Message;
+  const at = deps.clock.now().toISOString();
+
+  let delivered: string[] = [];
+  let pending: string[] = [];
+  let latest: Message | undefined = current;
+  const waitError = input.wait?.Error;
+  if (waitError !== undefined && waitError !== 'States.Timeout') {
+    latest = await deps.messages.update(current.messageId, {
+      timeline: [
+        {
+          at,
+          event: 'push-failed',
+          detail: `attempt ${input.attempt}: JPush still failing after retries (${waitError}); ${input.attempt < input.maxAttempts ? 'the next attempt will try again' : 'no attempt left'}`,
+        },
+      ],
+      when: { delivery: input.delivery },
+    });
+  } else {
+    const push = current.pushes[attemptKey(input.delivery, input.attempt)];
+    if (push?.state === 'pushed' && push.jpushMsgId !== undefined) {
+      const report = await askReport(current, input, push, deps);
+      delivered = report.delivered;
+      pending = report.pending;
+      latest = report.message;
+    }
   }
-  const statuses = await perDeviceStatus(jpushMsgId, targets, pushDate, deps);
+  const after = stateOf(latest ?? current, input.delivery);
+  if (after !== 'in-flight') return { ...decide(after), delivered, pending };
+  return input.attempt >= input.maxAttempts
+    ? { action: 'escalate', attempt: input.attempt, delivered, pending }
+    : { action: 'push', attempt: input.attempt + 1, delivered, pending };
+};
+
+const stateOf = (
+  message: Message | undefined,
+  delivery: number
+): 'in-flight' | 'acknowledged' | 'done' => {
+  if (!message) return 'done';
+  if (message.status === 'acknowledged') return 'acknowledged';
+  if (message.ackedAt !== undefined) return 'done';
+  if (message.delivery !== delivery) return 'done';
+  return message.status === 'sending' || message.status === 'received'
+    ? 'in-flight'
+    : 'done';
+};
+
+const askReport = async (
+  message: Message,
+  input: CheckReportInput,
+  push: PushRecord,
+  deps: CheckReportDeps
+): Promise<{ delivered: string[]; pending: string[]; message?: Message }> => {
+  const msgId = push.jpushMsgId as string;
+  const targets = push.registrationIds;
+  const at = deps.clock.now().toISOString();
+  let statuses: Record<string, number>;
+  try {
+    statuses = await perDeviceStatus(msgId, targets, push, deps);
+  } catch (error) {
+    if (!(error instanceof JPushError)) throw error;
+    const updated = await deps.messages.update(message.messageId, {
+      timeline: [
+        {
+          at,
+          event: 'report',
+          detail: `attempt ${input.attempt}, JPush msg_id ${msgId}: the Report API did not answer (${error.name}: ${error.message}); deciding on the ACK alone`,
+        },
+      ],
+      when: { delivery: input.delivery },
+    });
+    return {
+      delivered: [],
+      pending: [...targets],
+      ...(updated ? { message: updated } : {}),
+    };
+  }
   const delivered = targets.filter(
     (rid) => statuses[rid] === DeliveryStatus.delivered
   );
   const pending = targets.filter((rid) => !delivered.includes(rid));
-  const at = deps.clock.now().toISOString();
   const detail = targets
     .map((rid) => `${rid}: ${STATUS_TEXT[statuses[rid] ?? -1] ?? 'unknown'}`)
     .join(', ');
-  await deps.messages.update(input.messageId, {
+  let updated = await deps.messages.update(message.messageId, {
     putInMap: delivered.map((rid) => ({
       map: 'deliveredTo' as const,
       key: rid,
@@ -74,44 +188,58 @@ export const checkReport = async (
       {
         at,
         event: 'report',
-        detail: `attempt ${input.attempt}, JPush msg_id ${jpushMsgId}: delivered to ${delivered.length} of ${targets.length} device(s) (${detail})`,
+        detail: `attempt ${input.attempt}, JPush msg_id ${msgId}: delivered to ${delivered.length} of ${targets.length} device(s) (${detail})`,
       },
     ],
     when: { delivery: input.delivery },
   });
   if (delivered.length > 0) {
-    await deps.messages.update(input.messageId, {
-      set: { status: 'received' },
-      when: { statusIn: ['sending'], delivery: input.delivery },
-    });
+    updated =
+      (await deps.messages.update(message.messageId, {
+        set: { status: 'received' },
+        when: { statusIn: ['sending'], delivery: input.delivery },
+      })) ?? updated;
   }
-  return { delivered, pending };
+  return { delivered, pending, ...(updated ? { message: updated } : {}) };
 };
 
 const perDeviceStatus = async (
   msgId: string,
   targets: readonly string[],
-  date: string | undefined,
+  push: PushRecord,
   deps: CheckReportDeps
 ): Promise<Record<string, number>> => {
-  try {
-    return await deps.jpush.messageStatus(msgId, targets, date);
-  } catch (error) {
-    if (
-      !(error instanceof JPushRejectedError) ||
-      !NOT_VIP_CODES.has(error.code ?? 0)
-    ) {
-      throw error;
+  const now = deps.clock.now();
+  if (!deps.reportMode.countersOnly(now)) {
+    try {
+      return await deps.jpush.messageStatus(
+        msgId,
+        targets,
+        jpushDate(new Date(push.at))
+      );
+    } catch (error) {
+      if (
+        !(error instanceof JPushRejectedError) ||
+        !NOT_VIP_CODES.has(error.code ?? 0)
+      ) {
+        throw error;
+      }
+      deps.reportMode.rememberCountersOnly(
+        new Date(now.getTime() + COUNTERS_ONLY_MS)
+      );
     }
-    const [row] = await deps.jpush.receivedDetail([msgId]);
-    const received =
-      (row?.jpushReceived ?? 0) +
-      (row?.iosApnsReceived ?? 0) +
-      (row?.iosMsgReceived ?? 0);
-    const status =
-      received >= targets.length
-        ? DeliveryStatus.delivered
-        : DeliveryStatus.notDelivered;
-    return Object.fromEntries(targets.map((rid) => [rid, status]));
   }
+  const [row] = await deps.jpush.receivedDetail([msgId]);
+  const received =
+    (row?.jpushReceived ?? 0) +
+    (row?.androidPnsReceived ?? 0) +
+    (row?.iosApnsReceived ?? 0) +
+    (row?.iosMsgReceived ?? 0) +
+    (row?.hmosHmpnsReceived ?? 0) +
+    (row?.hmosMsgReceived ?? 0);
+  const status =
+    received >= targets.length
+      ? DeliveryStatus.delivered
+      : DeliveryStatus.notDelivered;
+  return Object.fromEntries(targets.map((rid) => [rid, status]));
 };

@@ -84,6 +84,10 @@ export interface ReceivedDetail {
   readonly iosApnsSent: number | null;
   readonly iosApnsReceived: number | null;
   readonly iosMsgReceived: number | null;
+  /** HarmonyOS push service (`hmos_hmpns_received`). */
+  readonly hmosHmpnsReceived?: number | null;
+  /** HarmonyOS JPush channel (`hmos_msg_received`). */
+  readonly hmosMsgReceived?: number | null;
 }
 
 /** A device as the Device API shows it. */
@@ -188,7 +192,22 @@ export class JPushError extends Error {
 }
 
 /** HTTP 429 / code 2002: retry after `rateLimit.resetSeconds`. */
-export class JPushRateLimitError extends JPushError {}
+export class JPushRateLimitError extends JPushError {
+  /** True when the shared pacing held the call back: JPush was not called. */
+  get paced(): boolean {
+    return false;
+  }
+}
+
+/**
+ * The shared pacing saw JPush's window used up and did not make the call
+ * (what a 429 would have said, without spending a request on it).
+ */
+export class JPushPacedError extends JPushRateLimitError {
+  override get paced(): boolean {
+    return true;
+  }
+}
 
 /** 5xx, or JPush's "internal error, retry later" codes: retryable. */
 export class JPushServerError extends JPushError {}

@@ -26,12 +26,32 @@ export interface TimelineEvent {
   readonly detail?: string;
 }
 
-/** One push of one delivery attempt. */
+/**
+ * Where a push stands with JPush:
+ * - `pending`: recorded before JPush was called, and no answer came yet (or
+ *   it was lost). Sent again with the same `cid` before anything else is
+ *   pushed: JPush then returns the first result and pushes nothing new.
+ * - `pushed`: JPush accepted it; `jpushMsgId` is known.
+ * - `not-delivered`: JPush knew none of its devices (1011).
+ */
+export type PushState = 'pending' | 'pushed' | 'not-delivered';
+
+/** One push of one delivery attempt, recorded before JPush is called. */
 export interface PushRecord {
   readonly attempt: number;
   readonly delivery: number;
-  readonly jpushMsgId: string;
+  readonly state: PushState;
+  /** JPush's idempotency key for this push (`/v3/push/cid`). */
+  readonly cid: string;
+  /** Set once JPush answered (`pushed`, and `not-delivered` when it gave one). */
+  readonly jpushMsgId?: string;
   readonly registrationIds: readonly string[];
+  /** The platforms of those devices, to build the same push again. */
+  readonly platforms: readonly ('android' | 'ios')[];
+  /** `time_to_live` it was sent with, in seconds. */
+  readonly ttlSeconds: number;
+  /** The push it replaces (`override_msg_id`). */
+  readonly overrideMsgId?: string;
   /** ISO time of the push; its date is what the Report API is asked for. */
   readonly at: string;
   /** When a logout or an account switch withdrew it from JPush. */
@@ -72,8 +92,13 @@ export interface Message {
   readonly pushes: Readonly<Record<string, PushRecord>>;
   /** Registration ids the Report API confirmed, with the time it did. */
   readonly deliveredTo: Readonly<Record<string, string>>;
-  /** The JPush `cid` chosen for each attempt ("delivery.attempt" → cid). */
-  readonly cids: Readonly<Record<string, string>>;
+  /**
+   * Task token of the delivery step now waiting for the ACK
+   * (`.waitForTaskToken`); the ACK route ends that wait with it.
+   */
+  readonly taskToken?: string;
+  /** Escalation SMS already sent, by channel, with the time. */
+  readonly notified: Readonly<Partial<Record<SmsChannel, string>>>;
   readonly ackedAt?: string;
   readonly escalatedAt?: string;
   readonly failureReason?: string;
@@ -185,7 +210,10 @@ export const smsTextOf = (title: string | undefined, body: string): string => {
   return text.length > 500 ? `${text.slice(0, 497)}...` : text;
 };
 
-/** Key of an attempt in the `pushes` and `cids` maps. */
+/** Who an escalation SMS goes to. */
+export type SmsChannel = 'onCall' | 'recipient';
+
+/** Key of an attempt in the `pushes` map. */
 export const attemptKey = (delivery: number, attempt: number): string =>
   `${delivery}.${attempt}`;
 

@@ -2,6 +2,7 @@ import type {
   Message,
   MessageStatus,
   PushRecord,
+  SmsChannel,
   TimelineEvent,
 } from './message.ts';
 
@@ -17,13 +18,14 @@ export interface MessageUpdate {
       | 'escalatedAt'
       | 'failureReason'
       | 'deliveredTo'
+      | 'taskToken'
     >
   >;
   /** Entries to put in a map attribute. */
   readonly putInMap?: ReadonlyArray<
     | { map: 'deliveredTo'; key: string; value: string }
-    | { map: 'cids'; key: string; value: string; onlyIfAbsent?: boolean }
-    | { map: 'pushes'; key: string; value: PushRecord }
+    | { map: 'pushes'; key: string; value: PushRecord; onlyIfAbsent?: boolean }
+    | { map: 'notified'; key: SmsChannel; value: string }
   >;
   /** Entries to remove from a map attribute. */
   readonly removeFromMap?: ReadonlyArray<{ map: 'deliveredTo'; key: string }>;
@@ -189,4 +191,51 @@ export interface TaskCallbacks {
   ): Promise<CallbackResult>;
   /** Tells the waiting task its worker is alive (SendTaskHeartbeat). */
   heartbeat(taskToken: string): Promise<CallbackResult>;
+}
+
+/** JPush `cid`s (idempotency keys), handed out one per push. */
+export interface CidSource {
+  /** A cid no other push has used. */
+  next(): Promise<string>;
+}
+
+/** The two SMS channels of an escalation. */
+export interface SmsSender {
+  /** Publishes to the on-call topic (its subscribers get an SMS). */
+  toOnCall(text: string): Promise<void>;
+  /** Sends one SMS to a phone number (E.164). */
+  toNumber(phoneNumber: string, text: string): Promise<void>;
+}
+
+/** A withdrawal that JPush has not confirmed yet (the outbox's entry). */
+export interface Withdrawal {
+  readonly messageId: string;
+  /** The push's key in the message's `pushes` map ("delivery.attempt"). */
+  readonly pushKey: string;
+  /** Why it is withdrawn, for the timeline. */
+  readonly why: string;
+  /** The device left (a logout), whose delivery mark goes with the copy. */
+  readonly registrationId?: string;
+  /** Tries so far. */
+  readonly tries: number;
+  /** ISO time of the next try. */
+  readonly nextAt: string;
+  /** ISO time the push's time_to_live ends: no try after it. */
+  readonly until: string;
+}
+
+/** Durable withdrawals: recorded before JPush is asked, kept until it confirms. */
+export interface WithdrawalOutbox {
+  put(withdrawal: Withdrawal): Promise<void>;
+  delete(messageId: string, pushKey: string): Promise<void>;
+  /** Entries whose next try is due at `now`, at most `limit` of them. */
+  due(now: Date, limit: number): Promise<Withdrawal[]>;
+}
+
+/** Which Report API an app may use, remembered for a while. */
+export interface ReportModeMemory {
+  /** True while the app is known to lack the per-device status API (VIP). */
+  countersOnly(now: Date): boolean;
+  /** Remembers that the per-device status API is not available, until `until`. */
+  rememberCountersOnly(until: Date): void;
 }

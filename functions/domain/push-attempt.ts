@@ -1,10 +1,8 @@
-import { ackTokenFor } from './ack-token.ts';
 import { type DispatchDeps, storeForLater } from './dispatch.ts';
 import {
-  JPushNoTargetError,
   type JPushPort,
-  type Platform,
-  type PushPayload,
+  JPushRateLimitError,
+  JPushRejectedError,
 } from './jpush.ts';
 import {
   attemptKey,
@@ -12,50 +10,80 @@ import {
   type PushRecord,
   TERMINAL_STATUSES,
 } from './message.ts';
-import type { AckKeySource, Session } from './ports.ts';
-import { tryJPush } from './sessions.ts';
+import type {
+  AckKeySource,
+  CidSource,
+  MessageUpdate,
+  TaskCallbacks,
+} from './ports.ts';
+import { sendRecordedPush } from './push-send.ts';
+import { payloadOf, type WithdrawDeps, withdrawPush } from './withdraw.ts';
+
+export { buildPushPayload } from './push-send.ts';
 
 /** What the state machine's Push step passes. */
 export interface PushAttemptInput {
   readonly messageId: string;
   readonly delivery: number;
   readonly attempt: number;
+  /** The step's task token: the ACK (or this step itself) ends the wait. */
+  readonly taskToken: string;
 }
 
 /** What happened in this attempt. */
 export type PushOutcome =
-  /** JPush accepted the push for `targets`. */
+  /** JPush accepted the push; the step waits for the ACK or the interval. */
   | 'pushed'
-  /** JPush knows none of the devices (1011). */
+  /** JPush knows none of the devices (1011); the step waits. */
   | 'no-target'
-  /** Every device already has it (Report API); no new push, waiting for the ACK. */
+  /** Every device already has it (Report API): no new push, the step waits. */
   | 'awaiting-ack'
   /** Nothing to do any more: acknowledged, ended, or superseded. */
   | 'done'
   /** The recipient has no session: back in the offline store. */
   | 'stored'
   /** The message's life ended. */
-  | 'expired';
+  | 'expired'
+  /** JPush refused the push for good; the message is `failed`. */
+  | 'failed'
+  /**
+   * JPush's rate-limit window is used up: the same attempt runs again after
+   * `waitSeconds`. Not an attempt: it never leads to escalation.
+   */
+  | 'paced';
 
-/** The Push step's result, which the Check Report step reads. */
+/** Outcomes after which the step keeps waiting on its task token. */
+export const WAITING_OUTCOMES: readonly PushOutcome[] = [
+  'pushed',
+  'no-target',
+  'awaiting-ack',
+];
+
+/** The Push step's result. */
 export interface PushAttemptResult {
   readonly outcome: PushOutcome;
   readonly jpushMsgId?: string;
   readonly targets: string[];
-  /** yyyy-mm-dd of the push in JPush's time zone, for the Report API. */
-  readonly pushDate?: string;
+  /** For `paced`: seconds until JPush's window opens again. */
+  readonly waitSeconds?: number;
 }
 
 /** What a push attempt needs. */
-export interface PushAttemptDeps extends DispatchDeps {
+export interface PushAttemptDeps extends DispatchDeps, WithdrawDeps {
   readonly jpush: JPushPort;
   readonly ackKey: AckKeySource;
+  readonly cids: CidSource;
+  readonly callbacks: TaskCallbacks;
 }
 
 /** JPush keeps offline messages at most 10 days (reference §2.5). */
 const MAX_TTL_SECONDS = 864_000;
 /** `override_msg_id` only works within a day of the first push (§2.5). */
 const OVERRIDE_WINDOW_MS = 86_400_000 - 600_000;
+/** When JPush gives no reset time with a 429. */
+const DEFAULT_PACE_SECONDS = 5;
+/** Spread of the paced waits, so a crowd does not return at one instant. */
+const PACE_JITTER_SECONDS = 3;
 
 /**
  * JPush's Report API works by calendar day in China Standard Time (UTC+8),
@@ -65,137 +93,251 @@ export const jpushDate = (at: Date): string =>
   new Date(at.getTime() + 8 * 3_600_000).toISOString().slice(0, 10);
 
 /**
- * One push attempt of the delivery cycle.
+ * One push attempt of the delivery cycle, run with a task token.
  * Primary course: 1. stop if the message is acknowledged, ended or expired
- * 2. read the recipient's sessions now (no session: back to the offline
- * store)  3. leave out devices the Report API already confirmed  4. fix the
- * attempt's JPush `cid` once, so a retried step cannot push twice  5. push
- * to the registration ids, replacing the previous copy (`override_msg_id`)
- * 6. record the push in the timeline  7. read the sessions again and
- * withdraw the push if a target device was logged out of meanwhile.
- * Retryable JPush errors propagate (the state machine retries them with
- * backoff); 1011 is an outcome, not an error.
- * @throws JPushRejectedError when JPush refuses the push for good
+ * 2. resolve any push of this delivery whose answer was lost: send it again
+ * with its cid, so its msg_id is known before anything else is pushed
+ * 3. read the recipient's sessions now (no session: back to the offline
+ * store)  4. leave out devices the Report API already confirmed  5. record
+ * the push (cid, targets, what it replaces) and the task token, then push
+ * 6. read the sessions again and withdraw the push if a target device was
+ * logged out of meanwhile  7. keep waiting on the token (the ACK ends the
+ * wait; its timeout is the message's interval) or, when there is nothing to
+ * wait for, end the step at once with the outcome.
+ * A 429 (or the shared pacing, which saves it) is `paced`, never an attempt.
+ * 5xx and lost answers propagate: the state machine retries the step, which
+ * then resolves the recorded push with its cid.
  */
 export const runPushAttempt = async (
   input: PushAttemptInput,
   deps: PushAttemptDeps
 ): Promise<PushAttemptResult> => {
-  const now = deps.clock.now();
-  const at = now.toISOString();
-  const done: PushAttemptResult = { outcome: 'done', targets: [] };
-  const message = await deps.messages.get(input.messageId);
-  if (!message || !isPushable(message, input.delivery)) return done;
-
-  const key = attemptKey(input.delivery, input.attempt);
-  const earlier = message.pushes[key];
-  if (earlier) return pushedResult(earlier);
-
-  const remainingSeconds = Math.floor(
-    (Date.parse(message.expiresAt) - now.getTime()) / 1000
-  );
-  if (remainingSeconds < 1) {
-    const expired = await deps.messages.update(message.messageId, {
-      set: { status: 'expired' },
-      timeline: [
-        { at, event: 'expired', detail: 'its life ended before an ACK came' },
-      ],
-      when: { statusIn: ['sending', 'received'], notAcked: true },
+  const result = await attemptPush(input, deps);
+  if (!WAITING_OUTCOMES.includes(result.outcome)) {
+    await deps.callbacks.succeed(input.taskToken, {
+      outcome: result.outcome,
+      ...(result.waitSeconds === undefined
+        ? {}
+        : { waitSeconds: result.waitSeconds }),
     });
-    return expired ? { outcome: 'expired', targets: [] } : done;
   }
+  return result;
+};
 
-  const sessions = await deps.sessions.listByUser(message.to);
-  if (sessions.length === 0) {
-    await storeForLater(
-      message,
-      input.delivery + 1,
-      `${message.to} has no session at push time; kept until the next login`,
-      deps
-    );
-    return { outcome: 'stored', targets: [] };
-  }
-
-  const targets = sessions.filter(
-    (s) => !message.deliveredTo[s.registrationId]
-  );
-  const when = {
-    statusIn: ['sending', 'received'] as const,
+const attemptPush = async (
+  input: PushAttemptInput,
+  deps: PushAttemptDeps
+): Promise<PushAttemptResult> => {
+  const done: PushAttemptResult = { outcome: 'done', targets: [] };
+  const found = await deps.messages.get(input.messageId);
+  if (!found || !isPushable(found, input.delivery)) return done;
+  let message: Message = found;
+  const key = attemptKey(input.delivery, input.attempt);
+  const when: MessageUpdate['when'] = {
+    statusIn: ['sending', 'received'],
     delivery: input.delivery,
     notAcked: true,
   };
-  if (targets.length === 0) {
-    const waiting = await deps.messages.update(message.messageId, {
-      set: { attempts: input.attempt },
-      timeline: [
-        {
-          at,
-          event: 'waiting',
-          detail: `attempt ${input.attempt}: JPush delivered it to every device; not pushed again, waiting for the app's ACK`,
-        },
-      ],
-      when: { ...when, statusIn: [...when.statusIn] },
-    });
-    return waiting ? { outcome: 'awaiting-ack', targets: [] } : done;
-  }
-
-  const cid = message.cids[key] ?? (await deps.jpush.getCids(1))[0];
-  const started = await deps.messages.update(message.messageId, {
-    set: { attempts: input.attempt },
-    ...(cid === undefined
-      ? {}
-      : { putInMap: [{ map: 'cids', key, value: cid, onlyIfAbsent: true }] }),
-    when: { ...when, statusIn: [...when.statusIn] },
-  });
-  if (!started) return done;
-
-  const payload = buildPushPayload(started, targets, {
-    ackToken: ackTokenFor(
-      await deps.ackKey.key(),
-      message.messageId,
-      message.to
-    ),
-    ttlSeconds: Math.min(remainingSeconds, MAX_TTL_SECONDS),
-    overrideMsgId: previousMsgId(started, now),
-    cid: started.cids[key],
-  });
-  const rids = targets.map((s) => s.registrationId);
   try {
-    const result = await deps.jpush.push(payload);
+    const unresolved = pendingPushes(message, input.delivery);
+    if (unresolved.length > 0) {
+      // This attempt begins by resolving them: an ACK they bring must find
+      // this step's token.
+      const begun = await deps.messages.update(message.messageId, {
+        set: {
+          attempts: Math.max(message.attempts, input.attempt),
+          taskToken: input.taskToken,
+        },
+        when,
+      });
+      if (!begun) return done;
+      message = begun;
+    }
+    for (const [pendingKey, pending] of unresolved) {
+      const resolved = await sendRecordedPush(
+        message,
+        pendingKey,
+        pending,
+        await payloadOf(message, pending, deps),
+        deps,
+        pendingKey === key
+          ? 'its answer was lost'
+          : 'an earlier answer was lost'
+      );
+      message = resolved.message;
+      if (resolved.record.state === 'pushed') {
+        await withdrawFromDevicesLeft(
+          message,
+          pendingKey,
+          resolved.record,
+          deps
+        );
+      }
+    }
+
+    const earlier = message.pushes[key];
+    if (earlier) {
+      // A retried step: this attempt has pushed; wait with the new token.
+      const kept = await deps.messages.update(message.messageId, {
+        set: { taskToken: input.taskToken },
+        when,
+      });
+      return kept ? resultOf(earlier) : done;
+    }
+
+    const now = deps.clock.now();
+    const remainingSeconds = Math.floor(
+      (Date.parse(message.expiresAt) - now.getTime()) / 1000
+    );
+    if (remainingSeconds < 1) {
+      return expire(message, 'its life ended before an ACK came', deps);
+    }
+
+    const sessions = await deps.sessions.listByUser(message.to);
+    if (sessions.length === 0) {
+      await storeForLater(
+        message,
+        input.delivery + 1,
+        `${message.to} has no session at push time; kept until the next login`,
+        deps
+      );
+      return { outcome: 'stored', targets: [] };
+    }
+
+    const targets = sessions.filter(
+      (s) => !message.deliveredTo[s.registrationId]
+    );
+    if (targets.length === 0) {
+      const waiting = await deps.messages.update(message.messageId, {
+        set: { attempts: input.attempt, taskToken: input.taskToken },
+        timeline: [
+          {
+            at: now.toISOString(),
+            event: 'waiting',
+            detail: `attempt ${input.attempt}: JPush delivered it to every device; not pushed again, waiting for the app's ACK`,
+          },
+        ],
+        when,
+      });
+      return waiting ? { outcome: 'awaiting-ack', targets: [] } : done;
+    }
+
+    const overrideMsgId = previousMsgId(message, now);
     const record: PushRecord = {
       attempt: input.attempt,
       delivery: input.delivery,
-      jpushMsgId: result.msgId,
-      registrationIds: rids,
-      at,
+      state: 'pending',
+      cid: await deps.cids.next(),
+      registrationIds: targets.map((s) => s.registrationId),
+      platforms: [...new Set(targets.map((s) => s.platform))].sort(),
+      ttlSeconds: Math.min(remainingSeconds, MAX_TTL_SECONDS),
+      ...(overrideMsgId === undefined ? {} : { overrideMsgId }),
+      at: now.toISOString(),
     };
-    await deps.messages.update(message.messageId, {
-      putInMap: [{ map: 'pushes', key, value: record }],
-      timeline: [
-        {
-          at,
-          event: 'pushed',
-          detail: `attempt ${input.attempt} of ${message.policy.maxAttempts}: JPush msg_id ${result.msgId} to ${rids.length} device(s)`,
-        },
-      ],
-      when: { pushAbsent: key },
+    const started = await deps.messages.update(message.messageId, {
+      set: { attempts: input.attempt, taskToken: input.taskToken },
+      putInMap: [{ map: 'pushes', key, value: record, onlyIfAbsent: true }],
+      when,
     });
-    await withdrawFromDevicesLeft(message, record, deps);
-    return pushedResult(record);
+    if (!started) return done;
+    const sent = await sendRecordedPush(
+      started,
+      key,
+      record,
+      await payloadOf(started, record, deps),
+      deps
+    );
+    if (sent.record.state === 'pushed') {
+      await withdrawFromDevicesLeft(sent.message, key, sent.record, deps);
+    }
+    return resultOf(sent.record);
   } catch (error) {
-    if (!(error instanceof JPushNoTargetError)) throw error;
-    await deps.messages.update(message.messageId, {
-      timeline: [
-        {
-          at,
-          event: 'not-delivered',
-          detail: `attempt ${input.attempt}: JPush ${error.code ?? 1011}: ${error.message}${error.msgId ? ` (msg_id ${error.msgId})` : ''}`,
-        },
-      ],
-    });
-    return { outcome: 'no-target', targets: [] };
+    if (error instanceof JPushRateLimitError) {
+      return pace(message, input.attempt, error, deps);
+    }
+    if (error instanceof JPushRejectedError) {
+      const failed = await deps.messages.update(message.messageId, {
+        set: { status: 'failed', failureReason: error.message },
+        timeline: [
+          {
+            at: deps.clock.now().toISOString(),
+            event: 'failed',
+            detail: `JPush refused the push for good (${error.code === undefined ? `HTTP ${error.httpStatus ?? '?'}` : `JPush ${error.code}`}: ${error.message})`,
+          },
+        ],
+        when,
+      });
+      return failed ? { outcome: 'failed', targets: [] } : done;
+    }
+    throw error;
   }
 };
+
+/**
+ * JPush's window for pushes is used up: wait for it, as long as the message
+ * lives. The attempt is not counted; the step runs again after the wait.
+ */
+const pace = async (
+  message: Message,
+  attempt: number,
+  error: JPushRateLimitError,
+  deps: PushAttemptDeps
+): Promise<PushAttemptResult> => {
+  const reset = error.rateLimit?.resetSeconds ?? DEFAULT_PACE_SECONDS;
+  const waitSeconds =
+    Math.max(1, Math.ceil(reset)) +
+    Math.floor(Math.random() * (PACE_JITTER_SECONDS + 1));
+  const now = deps.clock.now();
+  if (now.getTime() + waitSeconds * 1000 >= Date.parse(message.expiresAt)) {
+    return expire(
+      message,
+      `JPush's rate limit stayed used up until the message's life ended (the next window opens in ${waitSeconds} s)`,
+      deps
+    );
+  }
+  const source = error.paced ? 'the shared pacing' : 'JPush (429)';
+  const paced = await deps.messages.update(message.messageId, {
+    timeline: [
+      {
+        at: now.toISOString(),
+        event: 'paced',
+        detail: `attempt ${attempt}: JPush's rate limit is used up (${source}); waiting ${waitSeconds} s for the next window, not counted as an attempt`,
+      },
+    ],
+    when: {
+      statusIn: ['sending', 'received'],
+      delivery: message.delivery,
+      notAcked: true,
+    },
+  });
+  return paced
+    ? { outcome: 'paced', waitSeconds, targets: [] }
+    : { outcome: 'done', targets: [] };
+};
+
+const expire = async (
+  message: Message,
+  why: string,
+  deps: PushAttemptDeps
+): Promise<PushAttemptResult> => {
+  const expired = await deps.messages.update(message.messageId, {
+    set: { status: 'expired' },
+    timeline: [
+      { at: deps.clock.now().toISOString(), event: 'expired', detail: why },
+    ],
+    when: { statusIn: ['sending', 'received'], notAcked: true },
+  });
+  return { outcome: expired ? 'expired' : 'done', targets: [] };
+};
+
+/** Pushes of a delivery still waiting for JPush's answer, oldest first. */
+const pendingPushes = (
+  message: Message,
+  delivery: number
+): [string, PushRecord][] =>
+  Object.entries(message.pushes)
+    .filter(([, p]) => p.delivery === delivery && p.state === 'pending')
+    .sort(([, a], [, b]) => a.attempt - b.attempt);
 
 /**
  * The push step's half of the logout race. The sessions were read before the
@@ -209,6 +351,7 @@ export const runPushAttempt = async (
  */
 const withdrawFromDevicesLeft = async (
   message: Message,
+  key: string,
   push: PushRecord,
   deps: PushAttemptDeps
 ): Promise<void> => {
@@ -226,20 +369,7 @@ const withdrawFromDevicesLeft = async (
   const why = superseded
     ? `delivery ${current?.delivery} replaced this one while it was pushed`
     : `${message.to} left device(s) ${left.join(', ')} while it was pushed`;
-  const failed = await tryJPush(() => deps.jpush.withdraw(push.jpushMsgId));
-  const outcome =
-    failed === undefined
-      ? 'withdrawn'
-      : `not withdrawn (${failed.code === undefined ? '' : `JPush ${failed.code}: `}${failed.message})`;
-  await deps.messages.update(message.messageId, {
-    timeline: [
-      {
-        at: deps.clock.now().toISOString(),
-        event: 'withdrawn',
-        detail: `attempt ${push.attempt}: ${why}; JPush msg_id ${push.jpushMsgId} ${outcome}`,
-      },
-    ],
-  });
+  await withdrawPush(current ?? message, key, why, deps);
 };
 
 const isPushable = (message: Message, delivery: number): boolean =>
@@ -248,80 +378,17 @@ const isPushable = (message: Message, delivery: number): boolean =>
   (message.status === 'sending' || message.status === 'received') &&
   !TERMINAL_STATUSES.includes(message.status);
 
-const pushedResult = (push: PushRecord): PushAttemptResult => ({
-  outcome: 'pushed',
-  jpushMsgId: push.jpushMsgId,
+const resultOf = (push: PushRecord): PushAttemptResult => ({
+  outcome: push.state === 'not-delivered' ? 'no-target' : 'pushed',
+  ...(push.jpushMsgId === undefined ? {} : { jpushMsgId: push.jpushMsgId }),
   targets: [...push.registrationIds],
-  pushDate: jpushDate(new Date(push.at)),
 });
 
 /** The latest accepted push that `override_msg_id` can still replace. */
 const previousMsgId = (message: Message, now: Date): string | undefined => {
   const latest = Object.values(message.pushes)
+    .filter((p) => p.state === 'pushed' && p.jpushMsgId !== undefined)
     .filter((p) => now.getTime() - Date.parse(p.at) < OVERRIDE_WINDOW_MS)
     .sort((a, b) => Date.parse(b.at) - Date.parse(a.at))[0];
   return latest?.jpushMsgId;
-};
-
-/**
- * The JPush push object for a message. Extras carry what the app needs:
- * `messageId` (to ACK and de-duplicate), `ackToken`, and `to` (to drop a
- * push that is not for the user now logged in).
- */
-export const buildPushPayload = (
-  message: Message,
-  targets: readonly Session[],
-  options: {
-    ackToken: string;
-    ttlSeconds: number;
-    overrideMsgId?: string;
-    cid?: string;
-  }
-): PushPayload => {
-  const platforms = [...new Set(targets.map((s) => s.platform))].sort();
-  const extras: Record<string, unknown> = {
-    messageId: message.messageId,
-    ackToken: options.ackToken,
-    to: message.to,
-    ...(message.from === undefined ? {} : { from: message.from }),
-    ...(message.data === undefined ? {} : { data: message.data }),
-  };
-  const has = (p: Platform) => platforms.includes(p);
-  return {
-    platform: platforms,
-    audience: { registration_id: targets.map((s) => s.registrationId) },
-    notification: {
-      ...(has('android')
-        ? {
-            android: {
-              alert: message.body,
-              ...(message.title === undefined ? {} : { title: message.title }),
-              extras,
-            },
-          }
-        : {}),
-      ...(has('ios')
-        ? {
-            ios: {
-              alert:
-                message.title === undefined
-                  ? message.body
-                  : { title: message.title, body: message.body },
-              sound: 'default',
-              extras,
-            },
-          }
-        : {}),
-    },
-    options: {
-      time_to_live: options.ttlSeconds,
-      // A re-push replaces the earlier copy: queued or shown on Android
-      // (override_msg_id), shown on iOS (the APNs collapse id).
-      ...(options.overrideMsgId === undefined
-        ? {}
-        : { override_msg_id: options.overrideMsgId }),
-      ...(has('ios') ? { apns_collapse_id: message.messageId } : {}),
-    },
-    ...(options.cid === undefined ? {} : { cid: options.cid }),
-  };
 };

@@ -89,7 +89,7 @@ export const sendMessage = async (
     ],
     pushes: {},
     deliveredTo: {},
-    cids: {},
+    notified: {},
   };
   if (!(await deps.messages.create(message))) {
     const winner = await deps.messages.get(messageId);

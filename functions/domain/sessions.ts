@@ -4,14 +4,14 @@ import type { JPushPort } from './jpush.ts';
 import {
   type Message,
   POLICY_LIMITS,
-  type PushRecord,
   RegistrationId,
   UserId,
 } from './message.ts';
 import type { DeviceRepository, HistoryRepository } from './ports.ts';
+import { type WithdrawDeps, withdrawPush } from './withdraw.ts';
 
 /** What logging in and out needs. */
-export interface SessionDeps extends DispatchDeps {
+export interface SessionDeps extends DispatchDeps, WithdrawDeps {
   readonly devices: DeviceRepository;
   readonly history: HistoryRepository;
   readonly jpush: JPushPort;
@@ -69,7 +69,10 @@ export interface SessionEndResult {
   readonly aliasRestoredFor?: string;
   /** JPush msg_ids withdrawn from the device. */
   readonly withdrawn: readonly string[];
-  /** Withdrawals JPush refused (mostly: already delivered or unknown). */
+  /**
+   * Withdrawals JPush refused (mostly: already delivered or unknown), and
+   * those it failed to answer, which the outbox retries.
+   */
   readonly withdrawFailures: readonly (JPushFailure & { msgId: string })[];
   /** Messages put back in the offline store (no session left). */
   readonly restored: readonly string[];
@@ -223,45 +226,33 @@ const endSession = async (
   const withdrawn: string[] = [];
   const withdrawFailures: (JPushFailure & { msgId: string })[] = [];
   for (const message of recent) {
-    const inFlightHere = isInFlight(message);
-    if (!inFlightHere && !mayBeWaiting(message, now, registrationId)) {
+    if (!isInFlight(message) && !mayBeWaiting(message, now, registrationId)) {
       continue;
     }
-    // A message no longer in flight is not withdrawn twice: a repeated
-    // logout changes nothing.
-    const msgIds = pushesTo(message, registrationId, !inFlightHere);
-    if (msgIds.length === 0) continue;
-    const lines: string[] = [];
-    const marks: { map: 'pushes'; key: string; value: PushRecord }[] = [];
-    for (const msgId of msgIds) {
-      const failed = await tryJPush(() => deps.jpush.withdraw(msgId));
-      if (failed === undefined) {
-        withdrawn.push(msgId);
-        lines.push(`JPush msg_id ${msgId} withdrawn`);
-        for (const [key, push] of Object.entries(message.pushes)) {
-          if (push.jpushMsgId !== msgId) continue;
-          const withdrawnAt = deps.clock.now().toISOString();
-          marks.push({ map: 'pushes', key, value: { ...push, withdrawnAt } });
-        }
-      } else {
-        withdrawFailures.push({ msgId, ...failed });
-        lines.push(`JPush msg_id ${msgId} not withdrawn (${describe(failed)})`);
+    for (const key of pushesTo(message, registrationId)) {
+      const result = await withdrawPush(
+        message,
+        key,
+        options.why,
+        deps,
+        registrationId
+      );
+      if (result.outcome === 'withdrawn' && result.msgId !== undefined) {
+        withdrawn.push(result.msgId);
+      } else if (
+        result.outcome === 'refused' ||
+        result.outcome === 'retrying'
+      ) {
+        withdrawFailures.push({
+          msgId: result.msgId ?? '(unanswered push)',
+          ...(result.code === undefined ? {} : { code: result.code }),
+          message:
+            result.outcome === 'retrying'
+              ? `${result.reason ?? 'JPush failed'}; retried until JPush confirms`
+              : (result.reason ?? 'JPush refused'),
+        });
       }
     }
-    await deps.messages.update(message.messageId, {
-      ...(marks.length === 0 ? {} : { putInMap: marks }),
-      // Its copy there is gone: a later push may target the device again.
-      ...(marks.length === 0
-        ? {}
-        : { removeFromMap: [{ map: 'deliveredTo', key: registrationId }] }),
-      timeline: [
-        {
-          at: deps.clock.now().toISOString(),
-          event: 'withdrawn',
-          detail: `${options.why}: ${lines.join('; ')}`,
-        },
-      ],
-    });
   }
 
   const sessionsLeft = (await deps.sessions.listByUser(userId)).length;
@@ -363,21 +354,17 @@ const mayBeWaiting = (
   (m.ackedAt === undefined || m.deliveredTo[registrationId] === undefined);
 
 /**
- * The msg_ids of a message's pushes that targeted a device.
- * @param unwithdrawn leave out pushes withdrawn before
+ * The keys of a message's pushes that targeted a device and may still be
+ * on their way: accepted by JPush, or recorded and never answered (their
+ * answer was lost, so JPush may have acted), and not withdrawn before.
  */
-const pushesTo = (
-  message: Message,
-  registrationId: string,
-  unwithdrawn: boolean
-): string[] => [
-  ...new Set(
-    Object.values(message.pushes)
-      .filter((p) => p.registrationIds.includes(registrationId))
-      .filter((p) => !(unwithdrawn && p.withdrawnAt !== undefined))
-      .map((p) => p.jpushMsgId)
-  ),
-];
+const pushesTo = (message: Message, registrationId: string): string[] =>
+  Object.entries(message.pushes)
+    .filter(([, p]) => p.registrationIds.includes(registrationId))
+    .filter(
+      ([, p]) => p.state !== 'not-delivered' && p.withdrawnAt === undefined
+    )
+    .map(([key]) => key);
 
 /**
  * Runs a JPush call whose failure must not stop the caller.
@@ -398,9 +385,3 @@ export const tryJPush = async (
     };
   }
 };
-
-/** A failure as one phrase for a timeline. */
-const describe = (failure: JPushFailure): string =>
-  failure.code === undefined
-    ? failure.message
-    : `JPush ${failure.code}: ${failure.message}`;

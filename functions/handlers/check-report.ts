@@ -9,23 +9,18 @@ const CheckReportEvent = z.object({
   messageId: z.string().min(1),
   delivery: z.number().int().min(1),
   attempt: z.number().int().min(1),
-  push: z.object({
-    outcome: z.enum([
-      'pushed',
-      'no-target',
-      'awaiting-ack',
-      'done',
-      'stored',
-      'expired',
-      'push-failed',
-    ]),
-    jpushMsgId: z.string().regex(/^\d+$/).optional(),
-    targets: z.array(z.string()),
-    pushDate: z.string().optional(),
-  }),
+  maxAttempts: z.number().int().min(1),
+  // How the Push step's wait ended (its Catch): States.Timeout, or the
+  // error that remained after its retries.
+  wait: z
+    .object({ Error: z.string().optional(), Cause: z.string().optional() })
+    .optional(),
 });
 
-/** The Check Report step of the delivery cycle. */
+/**
+ * The Check Report step of the delivery cycle: after a wait without an ACK,
+ * asks the Report API and decides what the cycle does next.
+ */
 export const createHandler =
   (deps: AppDeps) =>
   async (event: unknown): Promise<CheckReportResult> => {
@@ -34,7 +29,7 @@ export const createHandler =
     try {
       const result = await checkReport(input, deps);
       logger.info('Report checked', {
-        jpushMsgId: input.push.jpushMsgId,
+        action: result.action,
         delivered: result.delivered.length,
         pending: result.pending.length,
       });

@@ -14,12 +14,16 @@ export const PushEvent = z.object({
   messageId: z.string().min(1),
   delivery: z.number().int().min(1),
   attempt: z.number().int().min(1),
+  taskToken: z.string().min(1),
 });
 
 /**
- * The Push step of the delivery cycle. Retryable JPush errors are rethrown
- * with their class name (`JPushRateLimitError`, `JPushServerError`,
- * `JPushUnknownOutcomeError`), which the state machine's Retry matches.
+ * The Push step of the delivery cycle, run with a task token
+ * (`.waitForTaskToken`): the step then waits for the ACK or its timeout,
+ * unless the attempt ends it at once (nothing to push, paced, stored, ...).
+ * Retryable JPush errors are rethrown with their class name
+ * (`JPushServerError`, `JPushUnknownOutcomeError`), which the state
+ * machine's Retry matches.
  */
 export const createHandler =
   (deps: AppDeps) =>
@@ -35,6 +39,14 @@ export const createHandler =
       });
       if (result.outcome === 'pushed') {
         metrics.addMetric('PushSent', MetricUnit.Count, 1);
+      }
+      if (result.outcome === 'paced') {
+        metrics.addMetric('PushPaced', MetricUnit.Count, 1);
+        metrics.addMetric(
+          'PacedWaitSeconds',
+          MetricUnit.Seconds,
+          result.waitSeconds ?? 0
+        );
       }
       return result;
     } catch (error) {

@@ -5,21 +5,17 @@ import {
   Stack,
   Validations,
 } from 'aws-cdk-lib';
-import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import {
   Choice,
   Condition,
-  CustomState,
   DefinitionBody,
   Errors,
+  IntegrationPattern,
   JitterType,
   JsonPath,
   LogLevel,
-  Pass,
   type RetryProps,
   StateMachine,
   StateMachineType,
@@ -29,27 +25,19 @@ import {
   Wait,
   WaitTime,
 } from 'aws-cdk-lib/aws-stepfunctions';
-import {
-  DynamoAttributeValue,
-  DynamoGetItem,
-  DynamoReturnValues,
-  DynamoUpdateItem,
-  LambdaInvoke,
-  SnsPublish,
-} from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 
 /** Props of {@link DeliveryStateMachine}. */
 export interface DeliveryStateMachineProps {
   /** Physical name; the API functions build the ARN from it. */
   readonly stateMachineName: string;
-  readonly messagesTable: ITable;
-  /** The Push step (JPush Push API). */
+  /** The Push step (JPush Push API), run with a task token. */
   readonly pushFunction: IFunction;
-  /** The Check Report step (JPush Report API). */
+  /** The Check Report step (JPush Report API) and the cycle's decision. */
   readonly checkReportFunction: IFunction;
-  /** Escalation SMS to the on-call person. */
-  readonly onCallTopic: ITopic;
+  /** The Escalate step: marks the message, sends the SMS. */
+  readonly escalateFunction: IFunction;
   readonly logRetention: RetentionDays;
   readonly logRemovalPolicy: RemovalPolicy;
 }
@@ -62,44 +50,22 @@ const LAMBDA_TRANSIENT = [
   'Lambda.SdkClientException',
   'Lambda.TooManyRequestsException',
 ];
-const DYNAMO_TRANSIENT = [
-  'DynamoDB.ProvisionedThroughputExceededException',
-  'DynamoDB.RequestLimitExceeded',
-  'DynamoDB.ThrottlingException',
-  'DynamoDB.InternalServerErrorException',
-];
-const SNS_TRANSIENT = [
-  'SNS.InternalErrorException',
-  'SNS.ThrottledException',
-  'SNS.KMSThrottlingException',
-];
-
-/** Rate limited: JPush's window is a minute; back off up to that. */
-const RATE_LIMIT_RETRY: RetryProps = {
-  errors: ['JPushRateLimitError'],
-  interval: Duration.seconds(5),
-  backoffRate: 2,
-  maxAttempts: 6,
-  maxDelay: Duration.seconds(60),
-  jitterStrategy: JitterType.FULL,
-};
+/**
+ * Faults of JPush or Lambda that a later try may fix. Not a 429: the Push
+ * step paces itself (it ends its wait with `paced`), and not
+ * `States.Timeout`: on the Push step that is the interval ending.
+ */
 const TRANSIENT_RETRY: RetryProps = {
-  errors: [...RETRYABLE_JPUSH, ...LAMBDA_TRANSIENT, Errors.TIMEOUT],
+  errors: [...RETRYABLE_JPUSH, ...LAMBDA_TRANSIENT],
   interval: Duration.seconds(2),
   backoffRate: 2,
   maxAttempts: 3,
   maxDelay: Duration.seconds(30),
   jitterStrategy: JitterType.FULL,
 };
-const DYNAMO_RETRY: RetryProps = {
-  errors: DYNAMO_TRANSIENT,
-  interval: Duration.seconds(1),
-  backoffRate: 2,
-  maxAttempts: 5,
-  jitterStrategy: JitterType.FULL,
-};
-const SNS_RETRY: RetryProps = {
-  errors: SNS_TRANSIENT,
+/** Lambda itself failing (throttled, or the service). */
+const LAMBDA_RETRY: RetryProps = {
+  errors: [...LAMBDA_TRANSIENT, Errors.TIMEOUT],
   interval: Duration.seconds(2),
   backoffRate: 2,
   maxAttempts: 4,
@@ -110,147 +76,65 @@ const SNS_RETRY: RetryProps = {
 const TASK_TIMEOUT = Timeout.duration(Duration.seconds(90));
 
 /**
- * The delivery cycle: Push → Wait → Check Report → Check ACK → done, again,
- * or Escalate. One execution per delivery of a message; its name is the
- * message id. The state is small: the ids, the policy, the attempt counter
- * and the last push; everything else lives in the messages table.
+ * The delivery cycle, one execution per delivery of a message (its name is
+ * the message id):
+ *
+ *   Push ── waits for the ACK (task token) or the interval (timeout) ──┐
+ *     │ ACK ─▶ Acknowledged            paced ─▶ WaitForJPush ─▶ Push   │
+ *     │ nothing to wait for ─▶ Finished                                 │
+ *     │ failed after retries ─▶ WaitAfterFailure ─▶ CheckReport ◀───────┘
+ *   CheckReport (Report API, then decides) ─▶ Decide
+ *     push ─▶ Push (next attempt) · escalate ─▶ Escalate ─▶ Escalated
+ *     acknowledged ─▶ Acknowledged · done ─▶ Finished
+ *
+ * Every state entered is billed, so the bookkeeping (attempts, decisions,
+ * timeline, escalation marks, SMS) lives in the three Lambdas: an ACK after
+ * the first push costs 3 transitions, after the second 6, three
+ * unacknowledged attempts and the escalation 11. The state carries ids, the
+ * policy and the attempt counter only: no message content.
  */
 export class DeliveryStateMachine extends Construct {
   public readonly stateMachine: StateMachine;
 
   constructor(scope: Construct, id: string, props: DeliveryStateMachineProps) {
     super(scope, id);
-    const table = props.messagesTable;
-    const key = {
-      messageId: DynamoAttributeValue.fromString(
-        JsonPath.stringAt('$.messageId')
-      ),
-    };
-    const timelineEvent = (event: string, detail: string) =>
-      DynamoAttributeValue.fromList([
-        DynamoAttributeValue.fromMap({
-          at: DynamoAttributeValue.fromString(
-            JsonPath.stringAt('$$.State.EnteredTime')
-          ),
-          event: DynamoAttributeValue.fromString(event),
-          detail: DynamoAttributeValue.fromString(detail),
-        }),
-      ]);
-    const appendTimeline = (stateId: string, event: string, detail: string) =>
-      new DynamoUpdateItem(this, stateId, {
-        table,
-        key,
-        updateExpression:
-          'SET #timeline = list_append(if_not_exists(#timeline, :none), :event), updatedAt = :now',
-        expressionAttributeNames: { '#timeline': 'timeline' },
-        expressionAttributeValues: {
-          ':event': timelineEvent(event, detail),
-          ':none': DynamoAttributeValue.fromList([]),
-          ':now': DynamoAttributeValue.fromString(
-            JsonPath.stringAt('$$.State.EnteredTime')
-          ),
-        },
-        resultPath: JsonPath.DISCARD,
-        taskTimeout: TASK_TIMEOUT,
-      }).addRetry(DYNAMO_RETRY);
-
     const acknowledged = new Succeed(this, 'Acknowledged');
     const finished = new Succeed(this, 'Finished', {
       comment: 'Ended elsewhere: stored again, expired, failed or superseded.',
     });
     const escalated = new Succeed(this, 'Escalated');
 
-    const init = new Pass(this, 'Init', {
-      parameters: {
-        'messageId.$': '$.messageId',
-        'delivery.$': '$.delivery',
-        'intervalSeconds.$': '$.intervalSeconds',
-        'maxAttempts.$': '$.maxAttempts',
-        cycle: { attempt: 0 },
-      },
-    });
-    const nextAttempt = new Pass(this, 'NextAttempt', {
-      parameters: { 'attempt.$': 'States.MathAdd($.cycle.attempt, 1)' },
-      resultPath: '$.cycle',
-    });
-
     const push = new LambdaInvoke(this, 'Push', {
       lambdaFunction: props.pushFunction,
+      integrationPattern: IntegrationPattern.WAIT_FOR_TASK_TOKEN,
       payload: TaskInput.fromObject({
         'messageId.$': '$.messageId',
         'delivery.$': '$.delivery',
         'attempt.$': '$.cycle.attempt',
+        taskToken: JsonPath.taskToken,
       }),
-      resultSelector: { 'value.$': '$.Payload' },
       resultPath: '$.push',
-      taskTimeout: TASK_TIMEOUT,
+      // The wait for the ACK: the message's interval.
+      taskTimeout: Timeout.at('$.intervalSeconds'),
       retryOnServiceExceptions: false,
-    })
-      .addRetry(RATE_LIMIT_RETRY)
-      .addRetry(TRANSIENT_RETRY);
+      comment:
+        'Pushes (or resolves a push whose answer was lost), then waits for the app ACK, which ends the wait through the task token.',
+    }).addRetry(TRANSIENT_RETRY);
 
-    // JPush refused the push for good (bad credentials, invalid payload).
-    const parseFailure = new Pass(this, 'ParseFailure', {
-      parameters: { 'cause.$': 'States.StringToJson($.error.Cause)' },
-      resultPath: '$.failure',
-    });
-    const markFailed = new DynamoUpdateItem(this, 'MarkFailed', {
-      table,
-      key,
-      updateExpression:
-        'SET #status = :failed, failureReason = :reason, updatedAt = :now, #timeline = list_append(if_not_exists(#timeline, :none), :event)',
-      conditionExpression:
-        '#status IN (:sending, :received) AND attribute_not_exists(ackedAt)',
-      expressionAttributeNames: {
-        '#status': 'status',
-        '#timeline': 'timeline',
-      },
-      expressionAttributeValues: {
-        ':failed': DynamoAttributeValue.fromString('failed'),
-        ':sending': DynamoAttributeValue.fromString('sending'),
-        ':received': DynamoAttributeValue.fromString('received'),
-        ':reason': DynamoAttributeValue.fromString(
-          JsonPath.stringAt('$.failure.cause.errorMessage')
-        ),
-        ':now': DynamoAttributeValue.fromString(
-          JsonPath.stringAt('$$.State.EnteredTime')
-        ),
-        ':none': DynamoAttributeValue.fromList([]),
-        ':event': timelineEvent(
-          'failed',
-          JsonPath.stringAt('$.failure.cause.errorMessage')
-        ),
-      },
-      resultPath: JsonPath.DISCARD,
-      taskTimeout: TASK_TIMEOUT,
-    })
-      .addRetry(DYNAMO_RETRY)
-      .addCatch(finished, {
-        errors: ['DynamoDB.ConditionalCheckFailedException'],
-        resultPath: '$.error',
-      });
-    const failed = new Succeed(this, 'Failed', {
-      comment: 'The message is marked failed with the reason.',
-    });
-
-    // Retries ran out (JPush down, or a bug): count the attempt, go on.
-    const recordPushFailure = appendTimeline(
-      'RecordPushFailure',
-      'push-failed',
-      JsonPath.format(
-        'attempt {}: JPush still failing after retries ({}); the next attempt will try again',
-        JsonPath.jsonToString(JsonPath.numberAt('$.cycle.attempt')),
-        JsonPath.stringAt('$.error.Error')
+    const afterPush = new Choice(this, 'AfterPush')
+      .when(
+        Condition.stringEquals('$.push.outcome', 'acknowledged'),
+        acknowledged
       )
-    );
-    const pushFailed = new Pass(this, 'PushFailed', {
-      parameters: { value: { outcome: 'push-failed', targets: [] } },
-      resultPath: '$.push',
-    });
-
-    const wait = new Wait(this, 'WaitInterval', {
-      time: WaitTime.secondsPath('$.intervalSeconds'),
-    });
+      .when(
+        Condition.stringEquals('$.push.outcome', 'paced'),
+        new Wait(this, 'WaitForJPush', {
+          comment:
+            "JPush's rate-limit window is used up: the same attempt again when it opens.",
+          time: WaitTime.secondsPath('$.push.waitSeconds'),
+        }).next(push)
+      )
+      .otherwise(finished);
 
     const checkReport = new LambdaInvoke(this, 'CheckReport', {
       lambdaFunction: props.checkReportFunction,
@@ -258,219 +142,56 @@ export class DeliveryStateMachine extends Construct {
         'messageId.$': '$.messageId',
         'delivery.$': '$.delivery',
         'attempt.$': '$.cycle.attempt',
-        'push.$': '$.push.value',
+        'maxAttempts.$': '$.maxAttempts',
+        'wait.$': '$.wait',
       }),
-      resultSelector: { 'value.$': '$.Payload' },
-      resultPath: '$.report',
+      resultSelector: {
+        'action.$': '$.Payload.action',
+        'attempt.$': '$.Payload.attempt',
+      },
+      resultPath: '$.cycle',
+      taskTimeout: TASK_TIMEOUT,
+      retryOnServiceExceptions: false,
+    }).addRetry(LAMBDA_RETRY);
+
+    const waitAfterFailure = new Wait(this, 'WaitAfterFailure', {
+      comment: 'JPush kept failing: the next check comes after the interval.',
+      time: WaitTime.secondsPath('$.intervalSeconds'),
+    }).next(checkReport);
+
+    const escalate = new LambdaInvoke(this, 'Escalate', {
+      lambdaFunction: props.escalateFunction,
+      payload: TaskInput.fromObject({
+        'messageId.$': '$.messageId',
+        'delivery.$': '$.delivery',
+        'attempt.$': '$.cycle.attempt',
+      }),
+      resultPath: JsonPath.DISCARD,
       taskTimeout: TASK_TIMEOUT,
       retryOnServiceExceptions: false,
     })
-      .addRetry(RATE_LIMIT_RETRY)
-      .addRetry(TRANSIENT_RETRY);
-
-    const checkAck = new DynamoGetItem(this, 'CheckAck', {
-      table,
-      key,
-      consistentRead: true,
-      resultSelector: { 'status.$': '$.Item.status.S' },
-      resultPath: '$.ack',
-      taskTimeout: TASK_TIMEOUT,
-    }).addRetry(DYNAMO_RETRY);
-
-    const markEscalated = new DynamoUpdateItem(this, 'MarkEscalated', {
-      table,
-      key,
-      updateExpression:
-        'SET #status = :escalated, escalatedAt = :now, updatedAt = :now, #timeline = list_append(if_not_exists(#timeline, :none), :event)',
-      // Once per delivery, and never after an ACK, however often retried.
-      conditionExpression:
-        '#status IN (:sending, :received) AND #delivery = :delivery AND attribute_not_exists(ackedAt)',
-      expressionAttributeNames: {
-        '#status': 'status',
-        '#delivery': 'delivery',
-        '#timeline': 'timeline',
-      },
-      expressionAttributeValues: {
-        ':escalated': DynamoAttributeValue.fromString('escalated'),
-        ':sending': DynamoAttributeValue.fromString('sending'),
-        ':received': DynamoAttributeValue.fromString('received'),
-        ':delivery': DynamoAttributeValue.numberFromString(
-          JsonPath.jsonToString(JsonPath.numberAt('$.delivery'))
-        ),
-        ':now': DynamoAttributeValue.fromString(
-          JsonPath.stringAt('$$.State.EnteredTime')
-        ),
-        ':none': DynamoAttributeValue.fromList([]),
-        ':event': timelineEvent(
-          'escalated',
-          JsonPath.format(
-            'not acknowledged after {} attempt(s)',
-            JsonPath.jsonToString(JsonPath.numberAt('$.cycle.attempt'))
-          )
-        ),
-      },
-      returnValues: DynamoReturnValues.ALL_NEW,
-      resultSelector: {
-        'to.$': '$.Attributes.to.S',
-        'onCall.$': '$.Attributes.escalationOnCall.BOOL',
-        'smsTo.$': '$.Attributes.escalationSmsTo.S',
-        'smsText.$': '$.Attributes.smsText.S',
-      },
-      resultPath: '$.escalation',
-      taskTimeout: TASK_TIMEOUT,
-    })
-      .addRetry(DYNAMO_RETRY)
-      .addCatch(finished, {
-        errors: ['DynamoDB.ConditionalCheckFailedException'],
-        resultPath: '$.error',
-      });
-
-    const notifyOnCall = new SnsPublish(this, 'NotifyOnCall', {
-      topic: props.onCallTopic,
-      message: TaskInput.fromJsonPathAt(
-        "States.Format('Push not acknowledged: message {} to user {} after {} attempt(s). Text: {}', $.messageId, $.escalation.to, $.cycle.attempt, $.escalation.smsText)"
-      ),
-      resultPath: JsonPath.DISCARD,
-      taskTimeout: TASK_TIMEOUT,
-    }).addRetry(SNS_RETRY);
-    const recordOnCall = appendTimeline(
-      'RecordOnCallSms',
-      'sms-sent',
-      'to the on-call topic'
-    );
-    const recordOnCallFailure = appendTimeline(
-      'RecordOnCallSmsFailure',
-      'sms-failed',
-      JsonPath.format(
-        'to the on-call topic: {}',
-        JsonPath.stringAt('$.error.Error')
-      )
-    );
-
-    // The optimized SNS integration takes PhoneNumber, which the CDK task
-    // does not expose: a raw state, with its IAM statement added below.
-    const smsRecipient = new CustomState(this, 'SmsRecipient', {
-      stateJson: {
-        Type: 'Task',
-        Resource: `arn:${Stack.of(this).partition}:states:::sns:publish`,
-        Parameters: {
-          'PhoneNumber.$': '$.escalation.smsTo',
-          'Message.$': '$.escalation.smsText',
-        },
-        ResultPath: null,
-        TimeoutSeconds: 90,
-      },
-    }).addRetry(SNS_RETRY);
-    const recordRecipientSms = appendTimeline(
-      'RecordRecipientSms',
-      'sms-sent',
-      JsonPath.format(
-        'to the recipient at {}',
-        JsonPath.stringAt('$.escalation.smsTo')
-      )
-    );
-    const recordRecipientSmsFailure = appendTimeline(
-      'RecordRecipientSmsFailure',
-      'sms-failed',
-      JsonPath.format(
-        'to the recipient at {}: {}',
-        JsonPath.stringAt('$.escalation.smsTo'),
-        JsonPath.stringAt('$.error.Error')
-      )
-    );
-
-    const recipientSms = new Choice(this, 'SmsToRecipient?')
-      .when(
-        Condition.and(
-          Condition.isPresent('$.escalation.smsTo'),
-          Condition.not(Condition.stringEquals('$.escalation.smsTo', ''))
-        ),
-        smsRecipient
-      )
-      .otherwise(escalated);
-    smsRecipient.addCatch(recordRecipientSmsFailure, {
-      errors: [Errors.ALL],
-      resultPath: '$.error',
-    });
-    smsRecipient.next(recordRecipientSms);
-    recordRecipientSms.next(escalated);
-    recordRecipientSmsFailure.next(escalated);
-
-    notifyOnCall.addCatch(recordOnCallFailure, {
-      errors: [Errors.ALL],
-      resultPath: '$.error',
-    });
-    notifyOnCall.next(recordOnCall);
-    recordOnCall.next(recipientSms);
-    recordOnCallFailure.next(recipientSms);
-
-    markEscalated.next(
-      new Choice(this, 'NotifyOnCall?')
-        .when(
-          Condition.booleanEquals('$.escalation.onCall', true),
-          notifyOnCall
-        )
-        .otherwise(recipientSms)
-    );
+      .addRetry(LAMBDA_RETRY)
+      .next(escalated);
 
     const decide = new Choice(this, 'Decide')
+      .when(Condition.stringEquals('$.cycle.action', 'push'), push)
+      .when(Condition.stringEquals('$.cycle.action', 'escalate'), escalate)
       .when(
-        Condition.stringEquals('$.ack.status', 'acknowledged'),
+        Condition.stringEquals('$.cycle.action', 'acknowledged'),
         acknowledged
       )
-      .when(
-        Condition.or(
-          Condition.stringEquals('$.ack.status', 'stored'),
-          Condition.stringEquals('$.ack.status', 'escalated'),
-          Condition.stringEquals('$.ack.status', 'expired'),
-          Condition.stringEquals('$.ack.status', 'failed')
-        ),
-        finished
-      )
-      .when(
-        Condition.numberGreaterThanEqualsJsonPath(
-          '$.cycle.attempt',
-          '$.maxAttempts'
-        ),
-        markEscalated
-      )
-      .otherwise(nextAttempt);
+      .otherwise(finished);
 
-    const afterPush = new Choice(this, 'AfterPush')
-      .when(
-        Condition.or(
-          Condition.stringEquals('$.push.value.outcome', 'done'),
-          Condition.stringEquals('$.push.value.outcome', 'stored'),
-          Condition.stringEquals('$.push.value.outcome', 'expired')
-        ),
-        finished
-      )
-      .otherwise(wait);
-
-    push.addCatch(parseFailure, {
-      errors: ['JPushRejectedError'],
-      resultPath: '$.error',
+    push.addCatch(checkReport, {
+      errors: [Errors.TIMEOUT],
+      resultPath: '$.wait',
     });
-    push.addCatch(recordPushFailure, {
+    push.addCatch(waitAfterFailure, {
       errors: [Errors.ALL],
-      resultPath: '$.error',
+      resultPath: '$.wait',
     });
-    parseFailure.next(markFailed);
-    markFailed.next(failed);
-    recordPushFailure.next(pushFailed);
-    pushFailed.next(wait);
-
-    checkReport.addCatch(checkAck, {
-      errors: [Errors.ALL],
-      resultPath: '$.reportError',
-    });
-
-    init.next(nextAttempt);
-    nextAttempt.next(push);
     push.next(afterPush);
-    wait.next(checkReport);
-    checkReport.next(checkAck);
-    checkAck.next(decide);
+    checkReport.next(decide);
 
     const logGroup = new LogGroup(this, 'Logs', {
       retention: props.logRetention,
@@ -479,7 +200,7 @@ export class DeliveryStateMachine extends Construct {
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       stateMachineName: props.stateMachineName,
       stateMachineType: StateMachineType.STANDARD,
-      definitionBody: DefinitionBody.fromChainable(init),
+      definitionBody: DefinitionBody.fromChainable(push),
       comment:
         'Guaranteed push delivery: push through JPush, wait, check the Report API and the app ACK, repeat or escalate by SMS.',
       tracingEnabled: true,
@@ -502,17 +223,14 @@ export class DeliveryStateMachine extends Construct {
         reason: 'Invoking any version or alias of the Check Report function.',
       },
       {
+        id: `AwsSolutions-IAM5[Resource::${arn(props.escalateFunction)}]`,
+        reason: 'Invoking any version or alias of the Escalate function.',
+      },
+      {
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
           'X-Ray tracing and CloudWatch Logs delivery for Step Functions support no resource-level permissions.',
       }
-    );
-    this.stateMachine.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['sns:Publish'],
-        // SMS to a phone number has no resource ARN.
-        notResources: [`arn:${Stack.of(this).partition}:sns:*:*:*`],
-      })
     );
   }
 }

@@ -32,6 +32,10 @@ export class DataStack extends Stack {
   public readonly offlineStore: Table;
   /** Each user's messages, sent and received, newest first. */
   public readonly history: Table;
+  /** JPush's rate-limit windows, one item per API family, shared by all. */
+  public readonly pacing: Table;
+  /** Withdrawals JPush has not confirmed yet (the durable outbox). */
+  public readonly withdrawals: Table;
   /** JPush appKey and masterSecret, filled in by the operator. */
   public readonly jpushCredentials: Secret;
   /** Key that signs ACK tokens (HMAC-SHA256). */
@@ -72,6 +76,24 @@ export class DataStack extends Stack {
       ...defaults,
       partitionKey: { name: 'userId', type: AttributeType.STRING },
       sortKey: { name: 'sortKey', type: AttributeType.STRING },
+    });
+
+    this.pacing = new Table(this, 'PacingTable', {
+      ...defaults,
+      partitionKey: { name: 'family', type: AttributeType.STRING },
+      // Windows last a minute: nothing here is worth restoring.
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: false },
+    });
+    Validations.of(this.pacing).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason:
+        "JPush's rate-limit windows last a minute; a restored copy would be wrong, an empty table is right.",
+    });
+    this.withdrawals = new Table(this, 'WithdrawalsTable', {
+      ...defaults,
+      partitionKey: { name: 'queue', type: AttributeType.STRING },
+      sortKey: { name: 'entryKey', type: AttributeType.STRING },
+      timeToLiveAttribute: 'expiresAtEpoch',
     });
 
     this.jpushCredentials = new Secret(this, 'JPushCredentials', {

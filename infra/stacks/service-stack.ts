@@ -24,7 +24,9 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction as LambdaFunctionTarget } from 'aws-cdk-lib/aws-events-targets';
+import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import {
@@ -74,6 +76,8 @@ export class ServiceStack extends Stack {
       devices: [data.devices, 'DEVICES_TABLE_NAME'],
       offline: [data.offlineStore, 'OFFLINE_STORE_TABLE_NAME'],
       history: [data.history, 'HISTORY_TABLE_NAME'],
+      pacing: [data.pacing, 'PACING_TABLE_NAME'],
+      withdrawals: [data.withdrawals, 'WITHDRAWALS_TABLE_NAME'],
     } as const;
     /** A function with access to the tables it names, and nothing else. */
     const fn = (
@@ -118,6 +122,16 @@ export class ServiceStack extends Stack {
       );
       return f;
     };
+    // Ends the Push step's wait (the task token kept with the attempt).
+    const endsWaits = (f: ServiceFunction) => {
+      f.fn.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['states:SendTaskSuccess'],
+          resources: [stateMachineArn],
+        })
+      );
+      return f;
+    };
     const signsAcks = (f: ServiceFunction) =>
       f.bindSecret({
         secret: data.ackSigningKey,
@@ -125,20 +139,28 @@ export class ServiceStack extends Stack {
       });
 
     // The delivery cycle's code steps. Push may put a message back in the
-    // offline store (no session left) and start it again at once.
+    // offline store (no session left) and start it again at once, and
+    // withdraws a push whose device was left while it was sent.
     const push = fn(
       'PushFunction',
       'push',
-      { messages: 'readWrite', sessions: 'read', offline: 'readWrite' },
+      {
+        messages: 'readWrite',
+        sessions: 'read',
+        offline: 'readWrite',
+        pacing: 'readWrite',
+        withdrawals: 'readWrite',
+      },
       30
     );
     useJPush(push);
     signsAcks(push);
     startsDeliveries(push);
+    endsWaits(push);
     const checkReport = fn(
       'CheckReportFunction',
       'check-report',
-      { messages: 'readWrite' },
+      { messages: 'readWrite', pacing: 'readWrite' },
       30
     );
     useJPush(checkReport);
@@ -156,14 +178,54 @@ export class ServiceStack extends Stack {
       this.onCallTopic.addSubscription(new SmsSubscription(phone));
     }
 
+    const escalate = fn(
+      'EscalateFunction',
+      'escalate',
+      { messages: 'readWrite' },
+      30
+    );
+    escalate.fn.addEnvironment('ON_CALL_TOPIC_ARN', this.onCallTopic.topicArn);
+    this.onCallTopic.grantPublish(escalate.fn);
+    Validations.of(escalate.fn.role as IRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      reason:
+        "Publishing to the encrypted on-call topic needs GenerateDataKey* on the topic's own key, and on that key only.",
+    });
+    escalate.fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['sns:Publish'],
+        // SMS to a phone number has no resource ARN.
+        notResources: [`arn:${this.partition}:sns:*:*:*`],
+      })
+    );
+
     this.delivery = new DeliveryStateMachine(this, 'Delivery', {
       stateMachineName,
-      messagesTable: data.messages,
       pushFunction: push.fn,
       checkReportFunction: checkReport.fn,
-      onCallTopic: this.onCallTopic,
+      escalateFunction: escalate.fn,
       logRetention: config.logRetention,
       logRemovalPolicy: config.removalPolicy,
+    });
+
+    // Withdrawals JPush did not confirm at once are tried again every minute.
+    const withdrawSweeper = fn(
+      'WithdrawSweeperFunction',
+      'withdraw-sweeper',
+      { messages: 'readWrite', withdrawals: 'readWrite', pacing: 'readWrite' },
+      60
+    );
+    useJPush(withdrawSweeper);
+    signsAcks(withdrawSweeper);
+    const sweepSchedule = new Rule(this, 'WithdrawSweepSchedule', {
+      description: 'Retries the withdrawals JPush has not confirmed yet.',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunctionTarget(withdrawSweeper.fn)],
+    });
+    Validations.of(sweepSchedule).acknowledge({
+      id: 'Serverless-EventBusDLQ',
+      reason:
+        'A missed sweep loses nothing: the entries stay in the outbox table and the next minute takes them.',
     });
 
     // The API.
@@ -178,8 +240,10 @@ export class ServiceStack extends Stack {
     const getMessage = fn('GetMessageFunction', 'get-message', {
       messages: 'read',
     });
-    const ackMessage = signsAcks(
-      fn('AckMessageFunction', 'ack-message', { messages: 'readWrite' })
+    const ackMessage = endsWaits(
+      signsAcks(
+        fn('AckMessageFunction', 'ack-message', { messages: 'readWrite' })
+      )
     );
 
     // Login and logout both end sessions (an account switch ends the
@@ -198,13 +262,15 @@ export class ServiceStack extends Stack {
               devices: 'readWrite',
               offline: 'readWrite',
               history: 'read',
+              pacing: 'readWrite',
+              withdrawals: 'readWrite',
             },
             30
           )
         )
       );
-    const login = sessionFunction('LoginFunction', 'login');
-    const logout = sessionFunction('LogoutFunction', 'logout');
+    const login = signsAcks(sessionFunction('LoginFunction', 'login'));
+    const logout = signsAcks(sessionFunction('LogoutFunction', 'logout'));
     const history = fn('HistoryFunction', 'list-history', {
       history: 'read',
       messages: 'read',

@@ -1,0 +1,123 @@
+import {
+  JPushNoTargetError,
+  type JPushPort,
+  type Platform,
+  type PushPayload,
+} from './jpush.ts';
+import type { Message, PushRecord } from './message.ts';
+import type { Clock, MessageRepository } from './ports.ts';
+
+/**
+ * The JPush push object for a recorded push. Extras carry what the app
+ * needs: `messageId` (to ACK and de-duplicate), `ackToken`, and `to` (to drop
+ * a push that is not for the user now logged in). Built only from the
+ * message and the record, so sending a record again sends the same push.
+ */
+export const buildPushPayload = (
+  message: Message,
+  push: Pick<
+    PushRecord,
+    'registrationIds' | 'platforms' | 'ttlSeconds' | 'overrideMsgId' | 'cid'
+  >,
+  ackToken: string
+): PushPayload => {
+  const platforms = [...new Set(push.platforms)].sort();
+  const extras: Record<string, unknown> = {
+    messageId: message.messageId,
+    ackToken,
+    to: message.to,
+    ...(message.from === undefined ? {} : { from: message.from }),
+    ...(message.data === undefined ? {} : { data: message.data }),
+  };
+  const has = (p: Platform) => platforms.includes(p);
+  return {
+    platform: platforms,
+    audience: { registration_id: [...push.registrationIds] },
+    notification: {
+      ...(has('android')
+        ? {
+            android: {
+              alert: message.body,
+              ...(message.title === undefined ? {} : { title: message.title }),
+              extras,
+            },
+          }
+        : {}),
+      ...(has('ios')
+        ? {
+            ios: {
+              alert:
+                message.title === undefined
+                  ? message.body
+                  : { title: message.title, body: message.body },
+              sound: 'default',
+              extras,
+            },
+          }
+        : {}),
+    },
+    options: {
+      time_to_live: push.ttlSeconds,
+      // A re-push replaces the earlier copy: queued or shown on Android
+      // (override_msg_id), shown on iOS (the APNs collapse id).
+      ...(push.overrideMsgId === undefined
+        ? {}
+        : { override_msg_id: push.overrideMsgId }),
+      ...(has('ios') ? { apns_collapse_id: message.messageId } : {}),
+    },
+    cid: push.cid,
+  };
+};
+
+/** What sending a recorded push needs. */
+export interface SendPushDeps {
+  readonly messages: MessageRepository;
+  readonly jpush: JPushPort;
+  readonly clock: Clock;
+}
+
+/**
+ * Sends a recorded push to JPush and records JPush's answer: `pushed` with
+ * the msg_id, or `not-delivered` for 1011 (JPush knows none of the devices).
+ * A record sent before whose answer was lost is sent again the same way:
+ * JPush recognises its cid, returns the first result and pushes nothing new.
+ * @param resolving why a pending push is sent again (for the timeline), or
+ * undefined for its first send
+ * @returns the record as it is now, and the message after the update
+ * @throws the JPush errors other than 1011 (the record stays `pending`)
+ */
+export const sendRecordedPush = async (
+  message: Message,
+  key: string,
+  record: PushRecord,
+  payload: PushPayload,
+  deps: SendPushDeps,
+  resolving?: string
+): Promise<{ record: PushRecord; message: Message }> => {
+  const at = deps.clock.now().toISOString();
+  const note =
+    resolving === undefined ? '' : ` (${resolving}: sent again with its cid)`;
+  let next: PushRecord;
+  let detail: string;
+  let event: string;
+  try {
+    const result = await deps.jpush.push(payload);
+    next = { ...record, state: 'pushed', jpushMsgId: result.msgId };
+    event = 'pushed';
+    detail = `attempt ${record.attempt} of ${message.policy.maxAttempts}: JPush msg_id ${result.msgId} to ${record.registrationIds.length} device(s)${note}`;
+  } catch (error) {
+    if (!(error instanceof JPushNoTargetError)) throw error;
+    next = {
+      ...record,
+      state: 'not-delivered',
+      ...(error.msgId === undefined ? {} : { jpushMsgId: error.msgId }),
+    };
+    event = 'not-delivered';
+    detail = `attempt ${record.attempt}: JPush ${error.code ?? 1011}: ${error.message}${error.msgId ? ` (msg_id ${error.msgId})` : ''}${note}`;
+  }
+  const updated = await deps.messages.update(message.messageId, {
+    putInMap: [{ map: 'pushes', key, value: next }],
+    timeline: [{ at, event, detail }],
+  });
+  return { record: next, message: updated ?? message };
+};

@@ -1,0 +1,40 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { z } from 'zod';
+import { type EscalateResult, escalate } from '../domain/escalate.ts';
+import type { AppDeps } from '../shared/deps.ts';
+import { lambdaHandler } from '../shared/lambda.ts';
+import { logger, metrics } from '../shared/powertools.ts';
+
+const EscalateEvent = z.object({
+  messageId: z.string().min(1),
+  delivery: z.number().int().min(1),
+  attempt: z.number().int().min(1),
+});
+
+/**
+ * The Escalate step of the delivery cycle: marks the message escalated and
+ * sends the on-call and recipient SMS.
+ */
+export const createHandler =
+  (deps: AppDeps) =>
+  async (event: unknown): Promise<EscalateResult> => {
+    const input = EscalateEvent.parse(event);
+    logger.appendKeys({ messageId: input.messageId, attempt: input.attempt });
+    const result = await escalate(input, deps);
+    logger.info('Escalation', {
+      outcome: result.outcome,
+      sent: result.sent,
+      failed: result.failed.map((f) => f.channel),
+    });
+    if (result.sent.length > 0) {
+      metrics.addMetric('SmsSent', MetricUnit.Count, result.sent.length);
+    }
+    if (result.failed.length > 0) {
+      logger.warn('Escalation SMS failed', { failed: result.failed });
+      metrics.addMetric('SmsFailed', MetricUnit.Count, result.failed.length);
+    }
+    return result;
+  };
+
+/** The Lambda entry point. */
+export const handler = lambdaHandler(createHandler);
