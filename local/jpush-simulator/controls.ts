@@ -1,10 +1,13 @@
 /**
  * The simulator's local controls, without auth and outside the request log:
- * `GET /local/devices`, `GET|PUT /local/devices/{rid}`.
+ * `GET /local/devices`, `GET|PUT /local/devices/{rid}` and
+ * `GET|PUT|DELETE /local/jpush/faults`.
  */
 import { z } from 'zod';
+import { parseFaultsUpdate } from './faults.ts';
 import { type Reply, validationBody } from './http.ts';
 import { type SimulatorModel, SimulatorValidationError } from './model.ts';
+import type { Faults, FaultsUpdate } from './types.ts';
 
 /** Body of `PUT /local/devices/{rid}`. */
 const DeviceSettingsSchema = z.strictObject({
@@ -25,9 +28,20 @@ const notAllowed = (method: string, path: string): Reply =>
     error: { code: 'MethodNotAllowed', message: `${method} ${path}` },
   });
 
+/** Methods of `/local/jpush/faults`. */
+const FAULTS_ALLOW = 'GET, PUT, DELETE';
+
 /** What the controls act on. */
 export interface ControlsOptions {
   model: SimulatorModel;
+  faults: {
+    /** The faults in force. */
+    get(): Faults;
+    /** Lays a checked change over them; returns the result. */
+    set(update: FaultsUpdate): Faults;
+    /** Back to the settings at start; returns them. */
+    reset(): Faults;
+  };
 }
 
 /**
@@ -36,7 +50,7 @@ export interface ControlsOptions {
  * @returns a function answering a request (path without query or trailing
  *   slash, upper-case method, body text)
  */
-export const createControls = ({ model }: ControlsOptions) => {
+export const createControls = ({ model, faults }: ControlsOptions) => {
   const devices = (method: string, path: string, body: string): Reply => {
     if (path === '/local/devices') {
       if (method !== 'GET') return notAllowed(method, path);
@@ -79,8 +93,45 @@ export const createControls = ({ model }: ControlsOptions) => {
     }
   };
 
-  return (method: string, path: string, body: string): Reply =>
-    devices(method, path, body);
+  const faultSettings = (method: string, path: string, body: string): Reply => {
+    if (method === 'GET') return json(200, faults.get());
+    if (method === 'DELETE') return json(200, faults.reset());
+    if (method !== 'PUT') {
+      return {
+        status: 405,
+        body: {
+          error: {
+            code: 'MethodNotAllowed',
+            message: `${method} is not allowed on ${path}; use ${FAULTS_ALLOW}.`,
+          },
+        },
+        headers: { allow: FAULTS_ALLOW },
+      };
+    }
+    let raw: unknown = {};
+    if (body.trim() !== '') {
+      try {
+        raw = JSON.parse(body);
+      } catch {
+        return json(
+          400,
+          validationBody(
+            'The body is not valid JSON; send an object such as {"lostResponseRate": 0.05}'
+          )
+        );
+      }
+    }
+    const parsed = parseFaultsUpdate(raw);
+    if (!parsed.ok) return json(400, validationBody(parsed.message));
+    return json(200, faults.set(parsed.update));
+  };
+
+  return (method: string, path: string, body: string): Reply => {
+    if (path === '/local/jpush/faults') {
+      return faultSettings(method, path, body);
+    }
+    return devices(method, path, body);
+  };
 };
 
 const notFound = (method: string, path: string): Reply =>

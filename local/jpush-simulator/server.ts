@@ -172,7 +172,17 @@ export const createJPushSimulatorHandler = (
     faults = withUpdate(faults, update);
     return copyFaults(faults);
   };
-  const handleLocal = createControls({ model });
+  const handleLocal = createControls({
+    model,
+    faults: {
+      get: () => copyFaults(faults),
+      set: setFaults,
+      reset: () => {
+        faults = copyFaults(startFaults);
+        return copyFaults(faults);
+      },
+    },
+  });
 
   const handleRequest = async (
     req: IncomingMessage,

@@ -81,6 +81,8 @@ const pushTo = (rids: string[], extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
+const faultsUrl = '/local/jpush/faults';
+
 /** A seeded random source in [0, 1) (mulberry32). */
 const seeded = (seed: number) => {
   let state = seed >>> 0;
@@ -272,6 +274,35 @@ describe('JPush simulator faults: rate limits, server errors, latency', () => {
     expect(deviceMs).toBeLessThan(300);
   });
 
+  it('takes per-family limits at run time: push 2/min → the third push is 429 with a Reset header, reports still pass', async () => {
+    // Prepare
+    const jpush = await start();
+    jpush.setDevice('dev1', { online: true });
+    const set = await call(jpush.url, faultsUrl, {
+      method: 'PUT',
+      body: { rateLimitPerMinute: { push: 2 } },
+    });
+    await call(jpush.url, '/v3/push', { body: pushTo(['dev1']) });
+    await call(jpush.url, '/v3/push', { body: pushTo(['dev1']) });
+
+    // Act
+    const third = await call(jpush.url, '/v3/push', { body: pushTo(['dev1']) });
+    const report = await call(jpush.url, '/v3/received?msg_ids=1');
+
+    // Assess
+    expect(set.json.rateLimitPerMinute).toEqual({
+      push: 2,
+      report: 2400,
+      device: 600,
+    });
+    expect([third.status, third.json.error.code]).toEqual([429, 2002]);
+    expect(third.headers.get('x-rate-limit-limit')).toBe('2');
+    expect(third.headers.get('x-rate-limit-remaining')).toBe('0');
+    expect(Number(third.headers.get('x-rate-limit-reset'))).toBeGreaterThan(0);
+    expect(report.status).toBe(200);
+    expect(jpush.getDevice('dev1')?.received).toHaveLength(2);
+  });
+
   it('replays the same faults with the same seeded random', async () => {
     // Prepare
     const run = async () => {
@@ -400,5 +431,132 @@ describe('JPush simulator faults: settings in process', () => {
     // Assess
     expect(attempt).toThrow(/latencyMs must be a number of milliseconds/);
     expect(jpush.getFaults()).toEqual(DEFAULT_FAULTS);
+  });
+});
+
+describe('JPush simulator faults: /local/jpush/faults', () => {
+  it('merges a PUT into the current faults, shows them on GET and goes back to the start settings on DELETE', async () => {
+    // Prepare
+    const jpush = await start({ faults: { latencyMs: 5 } });
+    const atStart = { ...DEFAULT_FAULTS, latencyMs: 5 };
+
+    // Act
+    const first = await call(jpush.url, faultsUrl, {
+      method: 'PUT',
+      body: { lostResponseRate: 0.05, rateLimitPerMinute: { push: 60 } },
+    });
+    const second = await call(jpush.url, `${faultsUrl}/`, {
+      method: 'PUT',
+      body: { families: ['push'], rateLimitPerMinute: { device: 30 } },
+    });
+    const shown = await call(jpush.url, faultsUrl);
+    const inProcess = jpush.getFaults();
+    const reset = await call(jpush.url, faultsUrl, { method: 'DELETE' });
+
+    // Assess
+    expect(first.status).toBe(200);
+    expect(first.json).toEqual({
+      ...atStart,
+      lostResponseRate: 0.05,
+      rateLimitPerMinute: { push: 60, report: 2400, device: 600 },
+    });
+    const expected = {
+      ...atStart,
+      lostResponseRate: 0.05,
+      rateLimitPerMinute: { push: 60, report: 2400, device: 30 },
+      families: ['push'],
+    };
+    expect(second.json).toEqual(expected);
+    expect(shown.json).toEqual(expected);
+    expect(inProcess).toEqual(expected);
+    expect(reset.status).toBe(200);
+    expect(reset.json).toEqual(atStart);
+    expect(jpush.getFaults()).toEqual(atStart);
+    expect(jpush.requests()).toEqual([]);
+  });
+
+  it.each([
+    ['a body that is not JSON', '{"lostResponseRate": ', 'not valid JSON'],
+    ['an unknown field', { lostRate: 0.1 }, 'Unknown field "lostRate"'],
+    [
+      'a rate above 1',
+      { lostResponseRate: 1.5 },
+      'lostResponseRate must be a number from 0 to 1',
+    ],
+    [
+      'a negative latency',
+      { latencyMs: -10 },
+      'latencyMs must be a number of milliseconds',
+    ],
+    [
+      'an unknown family',
+      { families: ['push', 'sms'] },
+      'families[1] is an unknown family "sms"',
+    ],
+    [
+      'an unknown family in the limits',
+      { rateLimitPerMinute: { sms: 10 } },
+      'rateLimitPerMinute has an unknown family "sms"',
+    ],
+    [
+      'a rate as a string',
+      { serverErrorRate: '0.5' },
+      'serverErrorRate must be a number from 0 to 1',
+    ],
+    [
+      'a fractional limit',
+      { rateLimitPerMinute: { push: 2.5 } },
+      'rateLimitPerMinute.push must be a whole number',
+    ],
+    [
+      'families that are not a list',
+      { families: 'push' },
+      'families must be a list of API families',
+    ],
+    ['a list as the body', [0.5], 'The faults must be a JSON object'],
+    [
+      'one bad field next to a good one',
+      { dropConnectionRate: 0.5, rateLimitRate: -1 },
+      'rateLimitRate must be a number from 0 to 1',
+    ],
+  ])(
+    'answers 400 ValidationError to %s and changes nothing',
+    async (_, body, message) => {
+      // Prepare
+      const jpush = await start();
+      const before = jpush.getFaults();
+
+      // Act
+      const result = await call(jpush.url, faultsUrl, { method: 'PUT', body });
+
+      // Assess
+      expect(result.status).toBe(400);
+      expect(result.json.error.code).toBe('ValidationError');
+      expect(result.json.error.message).toContain(message);
+      expect((await call(jpush.url, faultsUrl)).json).toEqual(before);
+    }
+  );
+
+  it('answers 405 with allow to other methods', async () => {
+    // Prepare
+    const jpush = await start();
+
+    // Act
+    const posted = await call(jpush.url, faultsUrl, {
+      method: 'POST',
+      body: { lostResponseRate: 1 },
+    });
+    const patched = await call(jpush.url, faultsUrl, {
+      method: 'PATCH',
+      body: {},
+    });
+
+    // Assess
+    for (const result of [posted, patched]) {
+      expect(result.status).toBe(405);
+      expect(result.headers.get('allow')).toBe('GET, PUT, DELETE');
+      expect(result.json.error.code).toBe('MethodNotAllowed');
+    }
+    expect(jpush.getFaults().lostResponseRate).toBe(0);
   });
 });
