@@ -316,7 +316,7 @@ const isStatesTimeout = (error: unknown): boolean =>
   error !== null &&
   Object.prototype.isPrototypeOf.call(knownTimeoutPrototype, error);
 
-const TASK_TIMED_OUT = () =>
+const taskTimedOut = (): Error =>
   namedError(
     'TaskTimedOut',
     "Task Timed Out: 'Provided task does not exist anymore'"
@@ -420,7 +420,13 @@ const retrierMatches = (retrier: Retrier, error: unknown, isTask: boolean) => {
 
 /** Runs one state machine definition locally; see the module comment. */
 export class LocalStateMachine {
-  /** The definition actually run (time-scaled waits replaced, timeouts set). */
+  /**
+   * The definition actually run: time-scaled waits replaced; every Task's
+   * `TimeoutSeconds` set to the largest timer, its `TimeoutSecondsPath` and
+   * `HeartbeatSeconds(Path)` removed (the engine times tasks) and, when a
+   * `…Path` field needs the state's input, its Parameters wrapped as
+   * `{ LocalEngineInput: $, LocalEngineParameters: <Parameters> }`.
+   */
   readonly definition: StateMachineDefinition;
   /** `arn:aws:states:us-east-1:123456789012:stateMachine:<name>` */
   readonly stateMachineArn: string;
@@ -1154,7 +1160,7 @@ export class LocalStateMachine {
       typeof taskToken === 'string' ? this.#tokens.get(taskToken) : undefined;
     if (!attempt)
       throw namedError('InvalidToken', "Invalid Token: 'Invalid token'");
-    if (!attempt.open) throw TASK_TIMED_OUT();
+    if (!attempt.open) throw taskTimedOut();
     return attempt;
   }
 

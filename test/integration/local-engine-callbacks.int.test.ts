@@ -317,6 +317,43 @@ describe('LocalStateMachine with .waitForTaskToken tasks', () => {
     expect(result.output).toMatchObject({ reply: { acked: 'yes' } });
   });
 
+  it('takes a callback the Lambda sends before it returns', async () => {
+    // Prepare
+    const local = newMachine('Ask');
+    notifyBehaviour = async (payload) => {
+      const { token } = payload as { token: string };
+      await local.sendTaskSuccess({ taskToken: token, output: '"early"' });
+      return { sent: true };
+    };
+
+    // Act
+    await local.startExecution({
+      name: 'early-1',
+      input: { id: 'm-13', timeoutSeconds: 3600 },
+    });
+    const result = await local.waitForExecution('early-1');
+
+    // Assess
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.output).toMatchObject({ reply: 'early' });
+  });
+
+  it('fails with an empty error name when SendTaskFailure has none, caught by States.ALL', async () => {
+    // Prepare
+    const local = newMachine('Heartbeat', 1);
+    await local.startExecution({ name: 'no-name-1', input: { id: 'm-14' } });
+    const { token } = await calls.nth(1);
+
+    // Act
+    await local.sendTaskFailure({ taskToken: token });
+    const result = await local.waitForExecution('no-name-1');
+
+    // Assess
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.output).toMatchObject({ failure: { Error: '', Cause: '' } });
+    expect(entered(local, 'no-name-1')).toEqual(['AskWithHeartbeat', 'GaveUp']);
+  });
+
   it('takes the Catch on the SendTaskFailure error name', async () => {
     // Prepare
     const local = newMachine('Ask');
