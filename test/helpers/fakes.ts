@@ -1,7 +1,10 @@
+import { InMemoryReportMode } from '../../functions/adapters/report-mode.ts';
 import { InvalidCursorError } from '../../functions/domain/errors.ts';
 import type { Message } from '../../functions/domain/message.ts';
 import type {
   AckKeySource,
+  CallbackResult,
+  CidSource,
   Clock,
   DeliveryRequest,
   DeliveryStarter,
@@ -15,7 +18,11 @@ import type {
   OfflineStore,
   Session,
   SessionRepository,
+  SmsSender,
   StoredMessage,
+  TaskCallbacks,
+  Withdrawal,
+  WithdrawalOutbox,
 } from '../../functions/domain/ports.ts';
 
 const clone = <T>(value: T): T => structuredClone(value);
@@ -206,6 +213,95 @@ export const fakeAckKey: AckKeySource = {
   key: async () => Buffer.from('test-only-ack-key-not-a-secret-0123456789'),
 };
 
+/** Hands out cids `cid-1`, `cid-2`, ... */
+export class CountingCids implements CidSource {
+  #next = 1;
+
+  async next(): Promise<string> {
+    return `8103a4c628a0b98974ec1949-cid-${this.#next++}`;
+  }
+}
+
+/**
+ * Records the task callbacks; tokens in `ended` answer `expired`, as Step
+ * Functions does for a task that no longer waits.
+ */
+export class RecordingCallbacks implements TaskCallbacks {
+  readonly succeeded: { taskToken: string; output: unknown }[] = [];
+  readonly failed: { taskToken: string; error: string; cause: string }[] = [];
+  readonly ended = new Set<string>();
+
+  async succeed(taskToken: string, output: unknown): Promise<CallbackResult> {
+    if (this.ended.has(taskToken)) return 'expired';
+    this.succeeded.push({ taskToken, output: structuredClone(output) });
+    this.ended.add(taskToken);
+    return 'delivered';
+  }
+
+  async fail(
+    taskToken: string,
+    error: string,
+    cause: string
+  ): Promise<CallbackResult> {
+    if (this.ended.has(taskToken)) return 'expired';
+    this.failed.push({ taskToken, error, cause });
+    this.ended.add(taskToken);
+    return 'delivered';
+  }
+
+  async heartbeat(taskToken: string): Promise<CallbackResult> {
+    return this.ended.has(taskToken) ? 'expired' : 'delivered';
+  }
+}
+
+/** The withdrawal outbox in memory. */
+export class InMemoryOutbox implements WithdrawalOutbox {
+  readonly entries = new Map<string, Withdrawal>();
+
+  async put(withdrawal: Withdrawal): Promise<void> {
+    this.entries.set(
+      `${withdrawal.messageId}#${withdrawal.pushKey}`,
+      clone(withdrawal)
+    );
+  }
+
+  async delete(messageId: string, pushKey: string): Promise<void> {
+    this.entries.delete(`${messageId}#${pushKey}`);
+  }
+
+  async due(now: Date, limit: number): Promise<Withdrawal[]> {
+    return [...this.entries.values()]
+      .filter((w) => Date.parse(w.nextAt) <= now.getTime())
+      .sort((a, b) => a.nextAt.localeCompare(b.nextAt))
+      .slice(0, limit)
+      .map(clone);
+  }
+}
+
+/** Records the SMS it is asked to send; `failNext` makes sends throw. */
+export class RecordingSms implements SmsSender {
+  readonly sent: { to: string; text: string }[] = [];
+  failNext = 0;
+
+  async toOnCall(text: string): Promise<void> {
+    this.#send('on-call', text);
+  }
+
+  async toNumber(phoneNumber: string, text: string): Promise<void> {
+    this.#send(phoneNumber, text);
+  }
+
+  #send(to: string, text: string): void {
+    if (this.failNext > 0) {
+      this.failNext -= 1;
+      throw Object.assign(new Error('Simulated SNS failure'), {
+        name: 'InternalErrorException',
+      });
+    }
+    this.sent.push({ to, text });
+  }
+}
+
 /** Every in-memory port, for domain tests. */
 export const inMemoryDeps = () => ({
   messages: new InMemoryMessages(),
@@ -216,4 +312,9 @@ export const inMemoryDeps = () => ({
   deliveries: new RecordingDeliveryStarter(),
   clock: new FakeClock(),
   ackKey: fakeAckKey,
+  cids: new CountingCids(),
+  callbacks: new RecordingCallbacks(),
+  outbox: new InMemoryOutbox(),
+  sms: new RecordingSms(),
+  reportMode: new InMemoryReportMode(),
 });
