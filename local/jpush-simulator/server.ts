@@ -61,6 +61,8 @@ export interface JPushSimulator {
   setFaults(faults: FaultsUpdate): void;
   /** The faults in force (a copy). */
   getFaults(): Faults;
+  /** Back to the faults at start (`options.faults` over the defaults). */
+  resetFaults(): Faults;
   /** Queued, consumed in order by matching requests, before normal handling. */
   injectFaults(...faults: ScriptedFault[]): void;
   /**
@@ -172,15 +174,16 @@ export const createJPushSimulatorHandler = (
     faults = withUpdate(faults, update);
     return copyFaults(faults);
   };
+  const resetFaults = (): Faults => {
+    faults = copyFaults(startFaults);
+    return copyFaults(faults);
+  };
   const handleLocal = createControls({
     model,
     faults: {
       get: () => copyFaults(faults),
       set: setFaults,
-      reset: () => {
-        faults = copyFaults(startFaults);
-        return copyFaults(faults);
-      },
+      reset: resetFaults,
     },
   });
 
@@ -260,6 +263,7 @@ export const createJPushSimulatorHandler = (
       setFaults(update);
     },
     getFaults: () => copyFaults(faults),
+    resetFaults,
     injectFaults: (...items) => scripted.add(...items),
     requests: () => log.map((entry) => ({ ...entry })),
     callCounts: () => ({ ...counts }),

@@ -401,7 +401,7 @@ describe('JPush simulator faults: request log and call counts', () => {
 });
 
 describe('JPush simulator faults: settings in process', () => {
-  it('merges a change into the current faults and hands out copies', async () => {
+  it('merges a change into the current faults, hands out copies and resets to the start settings', async () => {
     // Prepare
     const jpush = await start({ faults: { serverErrorRate: 0.5 } });
 
@@ -417,6 +417,10 @@ describe('JPush simulator faults: settings in process', () => {
       serverErrorRate: 0.5,
       rateLimitPerMinute: { push: 60, report: 2400, device: 600 },
       families: ['push'],
+    });
+    expect(jpush.resetFaults()).toEqual({
+      ...DEFAULT_FAULTS,
+      serverErrorRate: 0.5,
     });
   });
 
