@@ -54,7 +54,7 @@ describe('createTablesFromTemplate', () => {
     });
 
     // Assess
-    expect(Object.keys(names).length).toBe(5);
+    expect(Object.keys(names).length).toBe(7);
     const keysOf = async (logicalIdStart: string) => {
       const id = Object.keys(names).find((k) => k.startsWith(logicalIdStart));
       const { Table } = await dynamo.client.send(
@@ -74,6 +74,11 @@ describe('createTablesFromTemplate', () => {
     expect(await keysOf('OfflineStoreTable')).toEqual([
       'userId:HASH',
       'storedKey:RANGE',
+    ]);
+    expect(await keysOf('PacingTable')).toEqual(['family:HASH']);
+    expect(await keysOf('WithdrawalsTable')).toEqual([
+      'queue:HASH',
+      'entryKey:RANGE',
     ]);
     expect(await keysOf('HistoryTable')).toEqual([
       'userId:HASH',
@@ -124,7 +129,7 @@ describe('createTablesFromTemplate', () => {
     // Assess
     expect(again).toEqual(names);
     const { TableNames } = await second.client.send(new ListTablesCommand({}));
-    expect(TableNames?.length).toBe(5);
+    expect(TableNames?.length).toBe(7);
     const { Item } = await second.client.send(
       new GetItemCommand({
         TableName: messages,

@@ -126,6 +126,8 @@ describe('JPushClient against the JPush simulator', () => {
           iosApnsSent: null,
           iosApnsReceived: null,
           iosMsgReceived: null,
+          hmosHmpnsReceived: null,
+          hmosMsgReceived: null,
         },
       ]);
       expect(BigInt(override.msgId)).toBeGreaterThan(BigInt(queued.msgId));
