@@ -43,6 +43,8 @@ export interface ApiRequest {
   body: string;
   /** Records the fault the request met, before it is applied. */
   onFault: (fault: FaultKind) => void;
+  /** Records what JPush answered after handling it, sent or lost. */
+  onAnswer?: (status: number, text: string) => void;
 }
 
 const defaultCode = (family: ApiFamily, status: number): number => {
@@ -89,7 +91,7 @@ export const createApiHandler = (options: ApiOptions) => {
   };
 
   return async (request: ApiRequest): Promise<void> => {
-    const { req, res, method, path, query, body, onFault } = request;
+    const { req, res, method, path, query, body, onFault, onAnswer } = request;
     const family = apiFamilyOf(path);
     await sleep(latencyFor(options.faults(), family));
     const faults = options.faults();
@@ -102,13 +104,20 @@ export const createApiHandler = (options: ApiOptions) => {
       onFault('lost-response');
       drop(req, res);
     };
-    /** The normal answer, unless it is lost on the way back. */
-    const answer = (
+    /**
+     * The normal answer, unless it is lost on the way back (a scripted loss
+     * after its delay: the request has acted, the caller still waits).
+     */
+    const answer = async (
       status: number,
       text: string,
       headers: Record<string, string>
-    ): void => {
-      if (scriptedFault?.afterActing || roll('answer')) lose();
+    ): Promise<void> => {
+      onAnswer?.(status, text);
+      if (scriptedFault?.afterActing) {
+        await sleep(scriptedFault.delayMs ?? 0);
+        lose();
+      } else if (roll('answer')) lose();
       else send(res, status, text, headers);
     };
 
@@ -135,7 +144,6 @@ export const createApiHandler = (options: ApiOptions) => {
         ...scriptedFault.headers,
       });
     }
-    if (scriptedFault?.afterActing) await sleep(scriptedFault.delayMs ?? 0);
     if (roll('arrival')) {
       onFault('dropped');
       return drop(req, res);
@@ -226,6 +234,6 @@ export const createApiHandler = (options: ApiOptions) => {
         error: { code: error.code, message: error.message },
       });
     }
-    answer(status, text, rate.headers);
+    await answer(status, text, rate.headers);
   };
 };

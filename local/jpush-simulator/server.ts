@@ -235,6 +235,9 @@ export const createJPushSimulatorHandler = (
       onFault: (fault) => {
         if (entry) entry.fault = fault;
       },
+      onAnswer: (status, body) => {
+        if (entry) entry.answer = { status, body };
+      },
     });
   };
 

@@ -164,7 +164,10 @@ export interface ScriptedFault {
    * instead of answering: a lost response.
    */
   afterActing?: boolean;
-  /** Delay before answering or dropping, in ms. */
+  /**
+   * Delay before answering or dropping, in ms; with `afterActing`, between
+   * acting and losing the answer (the caller still waits meanwhile).
+   */
   delayMs?: number;
 }
 
@@ -180,4 +183,10 @@ export interface LoggedRequest {
   family: CallFamily;
   /** The fault applied to it, if any. */
   fault?: FaultKind;
+  /**
+   * What JPush answered once it handled the request (HTTP status and body),
+   * also when the answer was then lost; absent when it never got that far
+   * (dropped, 429, 5xx, scripted).
+   */
+  answer?: { status: number; body: string };
 }
