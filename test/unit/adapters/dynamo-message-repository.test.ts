@@ -13,7 +13,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoMessageRepository } from '../../../functions/adapters/dynamo-message-repository.ts';
-import type { Message } from '../../../functions/domain/message.ts';
+import type { Message, PushRecord } from '../../../functions/domain/message.ts';
 
 const TABLE = 'MessagesTable-test';
 const db = mockClient(DynamoDBDocumentClient);
@@ -39,7 +39,19 @@ const message: Message = {
   timeline: [],
   pushes: {},
   deliveredTo: {},
-  cids: {},
+  notified: {},
+};
+
+/** Attempt 2's push, recorded before JPush is called. */
+const pendingPush: PushRecord = {
+  attempt: 2,
+  delivery: 1,
+  state: 'pending',
+  cid: '8103a4c628a0b98974ec1949-cid-2',
+  registrationIds: ['rid1'],
+  platforms: ['android'],
+  ttlSeconds: 86_340,
+  at: '2026-11-27T08:01:00.000Z',
 };
 
 const conditionFailed = () =>
@@ -147,9 +159,9 @@ describe('DynamoMessageRepository', () => {
 
     // Act
     const updated = await repository.update('m1', {
-      set: { attempts: 2, status: 'sending' },
+      set: { attempts: 2, taskToken: 'token-2' },
       putInMap: [
-        { map: 'cids', key: '1.2', value: 'cid-2', onlyIfAbsent: true },
+        { map: 'pushes', key: '1.2', value: pendingPush, onlyIfAbsent: true },
         { map: 'deliveredTo', key: 'rid1', value: '2026-11-27T08:01:00Z' },
       ],
       timeline: [event],
@@ -170,7 +182,7 @@ describe('DynamoMessageRepository', () => {
       Key: { messageId: 'm1' },
       ReturnValues: 'ALL_NEW',
       UpdateExpression:
-        'SET #updatedAt = :updatedAt, #f_attempts = :f_attempts, #f_status = :f_status, ' +
+        'SET #updatedAt = :updatedAt, #f_attempts = :f_attempts, #f_taskToken = :f_taskToken, ' +
         '#m0.#k0 = if_not_exists(#m0.#k0, :v0), #m1.#k1 = :v1, ' +
         '#timeline = list_append(if_not_exists(#timeline, :none), :timeline)',
       ConditionExpression:
@@ -179,8 +191,8 @@ describe('DynamoMessageRepository', () => {
       ExpressionAttributeNames: {
         '#updatedAt': 'updatedAt',
         '#f_attempts': 'attempts',
-        '#f_status': 'status',
-        '#m0': 'cids',
+        '#f_taskToken': 'taskToken',
+        '#m0': 'pushes',
         '#k0': '1.2',
         '#m1': 'deliveredTo',
         '#k1': 'rid1',
@@ -193,14 +205,45 @@ describe('DynamoMessageRepository', () => {
       ExpressionAttributeValues: {
         ':updatedAt': expect.any(String),
         ':f_attempts': 2,
-        ':f_status': 'sending',
-        ':v0': 'cid-2',
+        ':f_taskToken': 'token-2',
+        ':v0': pendingPush,
         ':v1': '2026-11-27T08:01:00Z',
         ':timeline': [event],
         ':none': [],
         ':s0': 'sending',
         ':s1': 'received',
         ':delivery': 1,
+      },
+    });
+  });
+
+  it('removes map entries in the same update (a withdrawn device loses its delivery mark)', async () => {
+    // Prepare
+    db.on(UpdateCommand).resolves({ Attributes: message });
+
+    // Act
+    await repository.update('m1', {
+      putInMap: [
+        { map: 'notified', key: 'onCall', value: '2026-11-27T08:03:00Z' },
+      ],
+      removeFromMap: [{ map: 'deliveredTo', key: 'rid1' }],
+    });
+
+    // Assess
+    const input = db.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(input).toMatchObject({
+      UpdateExpression:
+        'SET #updatedAt = :updatedAt, #m0.#k0 = :v0 REMOVE #rm0.#rk0',
+      ExpressionAttributeNames: {
+        '#updatedAt': 'updatedAt',
+        '#m0': 'notified',
+        '#k0': 'onCall',
+        '#rm0': 'deliveredTo',
+        '#rk0': 'rid1',
+      },
+      ExpressionAttributeValues: {
+        ':updatedAt': expect.any(String),
+        ':v0': '2026-11-27T08:03:00Z',
       },
     });
   });

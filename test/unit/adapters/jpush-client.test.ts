@@ -558,6 +558,8 @@ describe('JPushClient', () => {
           iosApnsSent: 2,
           iosApnsReceived: null,
           iosMsgReceived: 0,
+          hmosHmpnsReceived: null,
+          hmosMsgReceived: null,
         },
         {
           msgId: '3289406737',
@@ -567,8 +569,29 @@ describe('JPushClient', () => {
           iosApnsSent: null,
           iosApnsReceived: null,
           iosMsgReceived: null,
+          hmosHmpnsReceived: null,
+          hmosMsgReceived: null,
         },
       ]);
+    });
+
+    it('reads the HarmonyOS counters', async () => {
+      // Prepare
+      fake.respond = () => ({
+        status: 200,
+        body: `[{"msg_id":"${BIG_MSG_ID}","jpush_received":0,"hmos_hmpns_received":2,"hmos_msg_received":1}]`,
+      });
+
+      // Act
+      const [row] = await client.receivedDetail([BIG_MSG_ID]);
+
+      // Assess
+      expect(row).toMatchObject({
+        msgId: BIG_MSG_ID,
+        jpushReceived: 0,
+        hmosHmpnsReceived: 2,
+        hmosMsgReceived: 1,
+      });
     });
 
     it('rejects more than 100 msg_ids without calling JPush', async () => {

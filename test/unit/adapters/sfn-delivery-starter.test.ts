@@ -43,7 +43,7 @@ describe('SfnDeliveryStarter', () => {
       stateMachineArn: ARN,
       name: 'kAbCdEf0123456789',
       input:
-        '{"messageId":"kAbCdEf0123456789","delivery":1,"intervalSeconds":60,"maxAttempts":3}',
+        '{"messageId":"kAbCdEf0123456789","delivery":1,"intervalSeconds":60,"maxAttempts":3,"cycle":{"attempt":1}}',
     });
   });
 
@@ -110,6 +110,15 @@ describe('deliveryInput', () => {
       'delivery',
       'intervalSeconds',
       'maxAttempts',
+      'cycle',
     ]);
+  });
+
+  it('starts the cycle at attempt 1, the counter the Check Report step moves on', () => {
+    // Act
+    const input = JSON.parse(deliveryInput({ ...request, delivery: 3 }));
+
+    // Assess
+    expect(input.cycle).toEqual({ attempt: 1 });
   });
 });

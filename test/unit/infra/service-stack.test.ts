@@ -171,14 +171,31 @@ describe('ServiceStack functions', () => {
     }
   });
 
-  it('lets only the Push and ACK functions read the ACK signing key', () => {
+  it('lets only the functions that build pushes, and the ACK function, read the ACK signing key', () => {
     // Act
     const readers = secretReaders('AckSigningKey');
 
-    // Assess
+    // Assess: the Push function builds pushes; login, logout and the
+    // withdrawal sweeper may send a push whose answer was lost again (same
+    // cid, same payload, ACK token included) before withdrawing it.
     expect([...readers].sort()).toEqual(
-      [functionId('PushFunction'), functionId('AckMessageFunction')].sort()
+      [
+        functionId('PushFunction'),
+        functionId('AckMessageFunction'),
+        functionId('LoginFunction'),
+        functionId('LogoutFunction'),
+        functionId('WithdrawSweeperFunction'),
+      ].sort()
     );
+    for (const name of [
+      'SendMessageFunction',
+      'GetMessageFunction',
+      'CheckReportFunction',
+      'EscalateFunction',
+      'HistoryFunction',
+    ]) {
+      expect(readers).not.toContain(functionId(name));
+    }
   });
 
   it('never passes a secret value in an environment variable', () => {
@@ -194,9 +211,11 @@ describe('ServiceStack functions', () => {
     }
   });
 
-  it('allows states:StartExecution only on the delivery state machine', () => {
+  it('allows states:StartExecution and states:SendTaskSuccess only on the delivery state machine', () => {
     // Prepare
     const machineArn = `:stateMachine:${stateMachineName}`;
+    const statesActionsOf = (fnId: string) =>
+      actionsOf(statementsOf(fnId)).filter((a) => a.startsWith('states:'));
 
     // Act
     const grants = functionIds().flatMap((id) =>
@@ -204,11 +223,16 @@ describe('ServiceStack functions', () => {
         actionsOf([s]).some((a) => a.startsWith('states:'))
       )
     );
+    const endingWaits = functionIds().filter((id) =>
+      statesActionsOf(id).includes('states:SendTaskSuccess')
+    );
 
     // Assess
     expect(grants.length).toBeGreaterThan(0);
     for (const grant of grants) {
-      expect(actionsOf([grant])).toEqual(['states:StartExecution']);
+      expect(['states:StartExecution', 'states:SendTaskSuccess']).toEqual(
+        expect.arrayContaining(actionsOf([grant]))
+      );
       const targets = Array.isArray(grant.Resource)
         ? grant.Resource
         : [grant.Resource];
@@ -217,11 +241,11 @@ describe('ServiceStack functions', () => {
         expect(JSON.stringify(target)).not.toContain('*');
       }
     }
-    expect(
-      statementsOf(functionId('GetMessageFunction')).flatMap((s) =>
-        actionsOf([s])
-      )
-    ).not.toContain('states:StartExecution');
+    // The Push step ends its own wait; the ACK ends the wait of the step.
+    expect([...endingWaits].sort()).toEqual(
+      [functionId('PushFunction'), functionId('AckMessageFunction')].sort()
+    );
+    expect(statesActionsOf(functionId('GetMessageFunction'))).toEqual([]);
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       StateMachineName: stateMachineName,
     });
@@ -269,39 +293,141 @@ describe('ServiceStack delivery state machine', () => {
     expect(result.isValid).toBe(true);
   });
 
-  it('gives every Task state a timeout', () => {
+  it('gives every Task state a timeout, the Push step the message interval', () => {
     // Act
     const tasks = Object.entries(definition().States).filter(
       ([, state]) => state.Type === 'Task'
     );
 
     // Assess
-    expect(tasks.map(([name]) => name)).toEqual(
-      expect.arrayContaining(['Push', 'CheckReport', 'CheckAck'])
+    expect(tasks.map(([name]) => name).sort()).toEqual(
+      ['CheckReport', 'Escalate', 'Push'].sort()
     );
     for (const [name, state] of tasks) {
-      expect(state.TimeoutSeconds, name).toEqual(expect.any(Number));
+      if (name === 'Push') {
+        // The wait for the ACK ends when the interval has passed.
+        expect(state.TimeoutSecondsPath, name).toBe('$.intervalSeconds');
+      } else {
+        expect(state.TimeoutSeconds, name).toEqual(expect.any(Number));
+      }
     }
   });
 
-  it('retries JPush rate limits on Push and Check Report with full jitter and a delay cap', () => {
+  it('runs the Push step with a task token that the ACK ends', () => {
+    // Act
+    const push = definition().States.Push ?? {};
+
+    // Assess
+    expect(push.Resource).toBe(
+      'arn:aws:states:::lambda:invoke.waitForTaskToken'
+    );
+    expect(
+      (push.Parameters as { Payload: Record<string, unknown> }).Payload
+    ).toMatchObject({
+      'messageId.$': '$.messageId',
+      'delivery.$': '$.delivery',
+      'attempt.$': '$.cycle.attempt',
+      'taskToken.$': '$$.Task.Token',
+    });
+    expect(push.Catch).toEqual([
+      expect.objectContaining({
+        ErrorEquals: ['States.Timeout'],
+        ResultPath: '$.wait',
+        Next: 'CheckReport',
+      }),
+      expect.objectContaining({
+        ErrorEquals: ['States.ALL'],
+        ResultPath: '$.wait',
+        Next: 'WaitAfterFailure',
+      }),
+    ]);
+    expect(definition().States.WaitAfterFailure).toMatchObject({
+      Type: 'Wait',
+      SecondsPath: '$.intervalSeconds',
+      Next: 'CheckReport',
+    });
+  });
+
+  it('retries JPush faults on Push with full jitter and a delay cap, and paces a rate limit instead of retrying it', () => {
     // Act
     const states = definition().States;
 
     // Assess
-    for (const name of ['Push', 'CheckReport']) {
-      const retries = states[name]?.Retry as Array<Record<string, unknown>>;
-      expect(retries, name).toEqual(
-        expect.arrayContaining([
-          expect.objectContaining({
-            ErrorEquals: expect.arrayContaining(['JPushRateLimitError']),
-            JitterStrategy: 'FULL',
-            MaxDelaySeconds: expect.any(Number),
-            BackoffRate: expect.any(Number),
-          }),
-        ])
-      );
-    }
+    const retries = (states.Push?.Retry ?? []) as Array<
+      Record<string, unknown>
+    >;
+    expect(retries).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          ErrorEquals: expect.arrayContaining([
+            'JPushServerError',
+            'JPushUnknownOutcomeError',
+          ]),
+          JitterStrategy: 'FULL',
+          MaxDelaySeconds: expect.any(Number),
+          BackoffRate: expect.any(Number),
+        }),
+      ])
+    );
+    // A 429 never fails the step: it ends with `paced` and waits for the
+    // window. And the interval ending is caught, not retried.
+    const retried = retries.flatMap((r) => r.ErrorEquals as string[]);
+    expect(retried).not.toContain('JPushRateLimitError');
+    expect(retried).not.toContain('States.Timeout');
+    expect(states.AfterPush?.Choices).toEqual(
+      expect.arrayContaining([
+        {
+          Variable: '$.push.outcome',
+          StringEquals: 'paced',
+          Next: 'WaitForJPush',
+        },
+        {
+          Variable: '$.push.outcome',
+          StringEquals: 'acknowledged',
+          Next: 'Acknowledged',
+        },
+      ])
+    );
+    expect(states.WaitForJPush).toMatchObject({
+      Type: 'Wait',
+      SecondsPath: '$.push.waitSeconds',
+      Next: 'Push',
+    });
+    // Check Report tolerates the Report API failing: only Lambda is retried.
+    const checkRetries = (
+      (states.CheckReport?.Retry ?? []) as Array<Record<string, unknown>>
+    ).flatMap((r) => r.ErrorEquals as string[]);
+    expect(checkRetries.filter((e) => e.startsWith('JPush'))).toEqual([]);
+    expect(checkRetries).toEqual(
+      expect.arrayContaining(['Lambda.TooManyRequestsException'])
+    );
+  });
+
+  it('decides in the Check Report step: push again, escalate, or end', () => {
+    // Act
+    const states = definition().States;
+
+    // Assess
+    expect(states.CheckReport?.ResultSelector).toEqual({
+      'action.$': '$.Payload.action',
+      'attempt.$': '$.Payload.attempt',
+    });
+    expect(states.CheckReport?.ResultPath).toBe('$.cycle');
+    expect(states.Decide?.Choices).toEqual([
+      { Variable: '$.cycle.action', StringEquals: 'push', Next: 'Push' },
+      {
+        Variable: '$.cycle.action',
+        StringEquals: 'escalate',
+        Next: 'Escalate',
+      },
+      {
+        Variable: '$.cycle.action',
+        StringEquals: 'acknowledged',
+        Next: 'Acknowledged',
+      },
+    ]);
+    expect(states.Decide?.Default).toBe('Finished');
+    expect(states.Escalate?.Next).toBe('Escalated');
   });
 
   it('publishes escalations to an encrypted topic that requires TLS', () => {
