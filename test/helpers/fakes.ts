@@ -282,6 +282,10 @@ export class InMemoryOutbox implements WithdrawalOutbox {
 export class RecordingSms implements SmsSender {
   readonly sent: { to: string; text: string }[] = [];
   failNext = 0;
+  /** Every send to these (`on-call`, or a phone number) throws. */
+  readonly failingTo = new Set<string>();
+  /** Every send tried, failed ones too. */
+  readonly tries: { to: string; text: string }[] = [];
 
   async toOnCall(text: string): Promise<void> {
     this.#send('on-call', text);
@@ -292,8 +296,9 @@ export class RecordingSms implements SmsSender {
   }
 
   #send(to: string, text: string): void {
-    if (this.failNext > 0) {
-      this.failNext -= 1;
+    this.tries.push({ to, text });
+    if (this.failingTo.has(to) || this.failNext > 0) {
+      if (!this.failingTo.has(to)) this.failNext -= 1;
       throw Object.assign(new Error('Simulated SNS failure'), {
         name: 'InternalErrorException',
       });
