@@ -1,10 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { checkReport } from '../../../functions/domain/check-report.ts';
+import {
+  type CheckReportInput,
+  checkReport,
+} from '../../../functions/domain/check-report.ts';
 import {
   DeliveryStatus,
+  JPushNoTargetError,
+  JPushPacedError,
   JPushRateLimitError,
   JPushRejectedError,
   JPushServerError,
+  type ReceivedDetail,
 } from '../../../functions/domain/jpush.ts';
 import type { Session } from '../../../functions/domain/ports.ts';
 import { runPushAttempt } from '../../../functions/domain/push-attempt.ts';
@@ -14,6 +20,7 @@ import { RecordingJPush } from '../../helpers/recording-jpush.ts';
 
 const RID_A = '1a0018970a9c2ce5b0';
 const RID_B = '1a0018970a9c2ce5b1';
+const TIMED_OUT = { Error: 'States.Timeout', Cause: 'the interval passed' };
 
 const session = (registrationId: string): Session => ({
   userId: 'user_42',
@@ -22,8 +29,30 @@ const session = (registrationId: string): Session => ({
   since: '2026-11-27T07:00:00.000Z',
 });
 
-/** A message pushed to two devices in attempt 1. */
-const preparePushed = async () => {
+/** A row of `/v3/received/detail` with every counter empty but these. */
+const counters = (
+  msgId: string,
+  given: Partial<Omit<ReceivedDetail, 'msgId'>>
+): ReceivedDetail => ({
+  msgId,
+  jpushReceived: null,
+  androidPnsSent: null,
+  androidPnsReceived: null,
+  iosApnsSent: null,
+  iosApnsReceived: null,
+  iosMsgReceived: null,
+  ...given,
+});
+
+/** What JPush answers an app without the VIP status API. */
+const notVip = () =>
+  new JPushRejectedError('no permission', { httpStatus: 403, code: 2006 });
+
+/**
+ * A message pushed to two devices in attempt 1, whose wait then timed out.
+ * @param advanceMs time between the message and its push
+ */
+const preparePushed = async (advanceMs = 0) => {
   const deps = { ...inMemoryDeps(), jpush: new RecordingJPush() };
   await deps.sessions.put(session(RID_A));
   await deps.sessions.put(session(RID_B));
@@ -31,21 +60,27 @@ const preparePushed = async () => {
     { to: 'user_42', body: 'Order 1009 shipped' },
     deps
   );
-  const push = await runPushAttempt(
-    { messageId, delivery: 1, attempt: 1 },
-    deps
-  );
+  deps.clock.advance(advanceMs);
+  /** Runs the Push step of an attempt. */
+  const pushAttempt = (attempt: number) =>
+    runPushAttempt(
+      { messageId, delivery: 1, attempt, taskToken: `token-${attempt}` },
+      deps
+    );
+  const push = await pushAttempt(1);
   deps.clock.advance(60_000);
-  return {
-    deps,
+  const input: CheckReportInput = {
     messageId,
-    push,
-    input: { messageId, delivery: 1, attempt: 1, push },
+    delivery: 1,
+    attempt: 1,
+    maxAttempts: 3,
+    wait: TIMED_OUT,
   };
+  return { deps, messageId, push, input, pushAttempt };
 };
 
 describe('checkReport', () => {
-  it('records the devices JPush delivered to and marks the message received', async () => {
+  it('records the devices JPush delivered to, marks the message received and pushes again', async () => {
     // Prepare
     const { deps, messageId, push, input } = await preparePushed();
     deps.jpush.statusAnswers.push({
@@ -57,7 +92,12 @@ describe('checkReport', () => {
     const result = await checkReport(input, deps);
 
     // Assess
-    expect(result).toEqual({ delivered: [RID_A], pending: [RID_B] });
+    expect(result).toEqual({
+      action: 'push',
+      attempt: 2,
+      delivered: [RID_A],
+      pending: [RID_B],
+    });
     expect(deps.jpush.statusCalls).toEqual([
       {
         msgId: push.jpushMsgId,
@@ -75,6 +115,17 @@ describe('checkReport', () => {
       event: 'report',
       detail: `attempt 1, JPush msg_id ${push.jpushMsgId}: delivered to 1 of 2 device(s) (${RID_A}: delivered, ${RID_B}: not delivered)`,
     });
+  });
+
+  it('asks the Report API for the push’s day in JPush’s UTC+8', async () => {
+    // Prepare: pushed at 23:30 UTC, already the 28th in Beijing.
+    const { deps, input } = await preparePushed(15.5 * 3_600_000);
+
+    // Act
+    await checkReport(input, deps);
+
+    // Assess
+    expect(deps.jpush.statusCalls[0]?.date).toBe('2026-11-28');
   });
 
   it('keeps the message sending when no device has it yet', async () => {
@@ -114,19 +165,9 @@ describe('checkReport', () => {
   it('falls back to the delivery counters for an app without the VIP status API', async () => {
     // Prepare
     const { deps, messageId, push, input } = await preparePushed();
-    deps.jpush.statusAnswers.push(
-      new JPushRejectedError('no permission', { httpStatus: 403, code: 2006 })
-    );
+    deps.jpush.statusAnswers.push(notVip());
     deps.jpush.receivedDetailAnswers.push([
-      {
-        msgId: push.jpushMsgId ?? '',
-        jpushReceived: 1,
-        androidPnsSent: null,
-        androidPnsReceived: null,
-        iosApnsSent: null,
-        iosApnsReceived: null,
-        iosMsgReceived: 1,
-      },
+      counters(push.jpushMsgId ?? '', { jpushReceived: 1, iosMsgReceived: 1 }),
     ]);
 
     // Act
@@ -139,22 +180,48 @@ describe('checkReport', () => {
     expect(message?.status).toBe('received');
   });
 
+  it('counts the vendor and HarmonyOS channels in the counters', async () => {
+    // Prepare: one device reached through its vendor (FCM, Huawei...)
+    // channel, the other through HarmonyOS's push service.
+    const { deps, push, input } = await preparePushed();
+    deps.jpush.statusAnswers.push(notVip());
+    deps.jpush.receivedDetailAnswers.push([
+      counters(push.jpushMsgId ?? '', {
+        jpushReceived: 0,
+        androidPnsSent: 1,
+        androidPnsReceived: 1,
+        hmosHmpnsReceived: 1,
+      }),
+    ]);
+
+    // Act
+    const result = await checkReport(input, deps);
+
+    // Assess
+    expect([...result.delivered].sort()).toEqual([RID_A, RID_B]);
+  });
+
+  it('counts the HarmonyOS JPush channel in the counters', async () => {
+    // Prepare
+    const { deps, push, input } = await preparePushed();
+    deps.jpush.statusAnswers.push(notVip());
+    deps.jpush.receivedDetailAnswers.push([
+      counters(push.jpushMsgId ?? '', { jpushReceived: 1, hmosMsgReceived: 1 }),
+    ]);
+
+    // Act
+    const result = await checkReport(input, deps);
+
+    // Assess
+    expect(result.pending).toEqual([]);
+  });
+
   it('counts no device as delivered when the counters do not cover them all', async () => {
     // Prepare
     const { deps, messageId, push, input } = await preparePushed();
-    deps.jpush.statusAnswers.push(
-      new JPushRejectedError('no permission', { httpStatus: 403, code: 2006 })
-    );
+    deps.jpush.statusAnswers.push(notVip());
     deps.jpush.receivedDetailAnswers.push([
-      {
-        msgId: push.jpushMsgId ?? '',
-        jpushReceived: 1,
-        androidPnsSent: null,
-        androidPnsReceived: null,
-        iosApnsSent: null,
-        iosApnsReceived: null,
-        iosMsgReceived: null,
-      },
+      counters(push.jpushMsgId ?? '', { jpushReceived: 1 }),
     ]);
 
     // Act
@@ -167,46 +234,158 @@ describe('checkReport', () => {
     expect(message?.status).toBe('sending');
   });
 
+  it('remembers for an hour that the app has only the counters', async () => {
+    // Prepare: no device gets it, so every attempt pushes again.
+    const { deps, input, pushAttempt } = await preparePushed();
+    deps.jpush.statusAnswers.push(notVip(), notVip());
+    await checkReport(input, deps);
+    deps.clock.advance(30 * 60_000);
+    await pushAttempt(2);
+    deps.clock.advance(60_000);
+
+    // Act
+    const withinTheHour = await checkReport(
+      { ...input, attempt: 2, wait: TIMED_OUT },
+      deps
+    );
+    const statusCallsWithin = deps.jpush.statusCalls.length;
+    deps.clock.advance(30 * 60_000);
+    await pushAttempt(3);
+    deps.clock.advance(60_000);
+    const afterTheHour = await checkReport(
+      { ...input, attempt: 3, wait: TIMED_OUT },
+      deps
+    );
+
+    // Assess
+    expect(withinTheHour).toMatchObject({ action: 'push', attempt: 3 });
+    expect(statusCallsWithin).toBe(1);
+    expect(deps.jpush.statusCalls).toHaveLength(2);
+    expect(deps.jpush.receivedDetailCalls).toHaveLength(3);
+    expect(afterTheHour.action).toBe('escalate');
+  });
+
   it.each([
     ['JPushRateLimitError', new JPushRateLimitError('too many requests')],
+    [
+      'JPushPacedError',
+      new JPushPacedError('used up (shared pacing; not sent)', {
+        rateLimit: { remaining: 0, resetSeconds: 20 },
+      }),
+    ],
     ['JPushServerError', new JPushServerError('server busy')],
     [
       'JPushRejectedError',
       new JPushRejectedError('bad request', { httpStatus: 400, code: 1003 }),
     ],
-  ])('lets %s propagate and changes nothing', async (name, error) => {
+  ])(
+    'tolerates %s from the Report API and decides on the ACK alone',
+    async (name, error) => {
+      // Prepare
+      const { deps, messageId, push, input } = await preparePushed();
+      deps.jpush.statusAnswers.push(error);
+
+      // Act
+      const result = await checkReport(input, deps);
+
+      // Assess
+      expect(result).toEqual({
+        action: 'push',
+        attempt: 2,
+        delivered: [],
+        pending: [RID_A, RID_B],
+      });
+      expect(deps.jpush.receivedDetailCalls).toEqual([]);
+      const message = await deps.messages.get(messageId);
+      expect(message?.deliveredTo).toEqual({});
+      expect(message?.timeline.at(-1)).toEqual({
+        at: '2026-11-27T08:01:00.000Z',
+        event: 'report',
+        detail: `attempt 1, JPush msg_id ${push.jpushMsgId}: the Report API did not answer (${name}: ${error.message}); deciding on the ACK alone`,
+      });
+    }
+  );
+
+  it('tolerates the counters failing too', async () => {
+    // Prepare
+    const { deps, input } = await preparePushed();
+    deps.jpush.statusAnswers.push(notVip());
+    deps.jpush.receivedDetailAnswers.push(new JPushServerError('busy'));
+
+    // Act
+    const result = await checkReport(input, deps);
+
+    // Assess
+    expect(result).toMatchObject({ action: 'push', attempt: 2 });
+  });
+
+  it('escalates when the last attempt brought no ACK', async () => {
+    // Prepare
+    const { deps, input } = await preparePushed();
+    deps.jpush.statusAnswers.push({
+      [RID_A]: DeliveryStatus.delivered,
+      [RID_B]: DeliveryStatus.delivered,
+    });
+
+    // Act
+    const result = await checkReport({ ...input, maxAttempts: 1 }, deps);
+
+    // Assess: delivered but not acknowledged is not enough.
+    expect(result).toEqual({
+      action: 'escalate',
+      attempt: 1,
+      delivered: [RID_A, RID_B],
+      pending: [],
+    });
+  });
+
+  it('answers acknowledged when the ACK came meanwhile, asking JPush nothing', async () => {
     // Prepare
     const { deps, messageId, input } = await preparePushed();
-    deps.jpush.statusAnswers.push(error);
+    await deps.messages.update(messageId, {
+      set: { status: 'acknowledged', ackedAt: '2026-11-27T08:00:40.000Z' },
+    });
+
+    // Act
+    const result = await checkReport(input, deps);
+
+    // Assess
+    expect(result).toEqual({
+      action: 'acknowledged',
+      attempt: 1,
+      delivered: [],
+      pending: [],
+    });
+    expect(deps.jpush.statusCalls).toEqual([]);
+  });
+
+  it.each([
+    ['stored again', { status: 'stored', delivery: 2 }],
+    ['expired', { status: 'expired' }],
+    ['failed', { status: 'failed' }],
+    ['escalated', { status: 'escalated' }],
+    [
+      'late-acknowledged after escalation',
+      { status: 'escalated', ackedAt: '2026-11-27T08:00:50.000Z' },
+    ],
+  ] as const)('answers done for a message that was %s', async (_case, set) => {
+    // Prepare
+    const { deps, messageId, input } = await preparePushed();
+    await deps.messages.update(messageId, { set });
     const before = await deps.messages.get(messageId);
 
     // Act
-    const check = checkReport(input, deps);
+    const result = await checkReport(input, deps);
 
     // Assess
-    await expect(check).rejects.toMatchObject({ name });
-    expect(deps.jpush.receivedDetailCalls).toEqual([]);
-    expect(await deps.messages.get(messageId)).toEqual(before);
-  });
-
-  it('asks JPush nothing when the attempt pushed nothing', async () => {
-    // Prepare
-    const { deps, messageId } = await preparePushed();
-
-    // Act
-    const result = await checkReport(
-      {
-        messageId,
-        delivery: 1,
-        attempt: 2,
-        push: { targets: [] },
-      },
-      deps
-    );
-
-    // Assess
-    expect(result).toEqual({ delivered: [], pending: [] });
+    expect(result).toEqual({
+      action: 'done',
+      attempt: 1,
+      delivered: [],
+      pending: [],
+    });
     expect(deps.jpush.statusCalls).toEqual([]);
+    expect(await deps.messages.get(messageId)).toEqual(before);
   });
 
   it('does not touch a message that moved on to another delivery', async () => {
@@ -222,9 +401,111 @@ describe('checkReport', () => {
     const before = await deps.messages.get(messageId);
 
     // Act
-    await checkReport(input, deps);
+    const result = await checkReport(input, deps);
 
     // Assess
+    expect(result.action).toBe('done');
     expect(await deps.messages.get(messageId)).toEqual(before);
+  });
+
+  it('asks JPush nothing when the attempt pushed nothing', async () => {
+    // Prepare: attempt 2 found every device served and only waited.
+    const { deps, input } = await preparePushed();
+
+    // Act
+    const result = await checkReport({ ...input, attempt: 2 }, deps);
+
+    // Assess
+    expect(result).toEqual({
+      action: 'push',
+      attempt: 3,
+      delivered: [],
+      pending: [],
+    });
+    expect(deps.jpush.statusCalls).toEqual([]);
+  });
+
+  it('asks JPush nothing about a push that reached no device (1011)', async () => {
+    // Prepare
+    const deps = { ...inMemoryDeps(), jpush: new RecordingJPush() };
+    await deps.sessions.put(session(RID_A));
+    const { messageId } = await sendMessage({ to: 'user_42', body: 'x' }, deps);
+    deps.jpush.pushAnswers.push(
+      new JPushNoTargetError('cannot find user by this audience', {
+        httpStatus: 400,
+        code: 1011,
+        msgId: '18100528814460999',
+      })
+    );
+    await runPushAttempt(
+      { messageId, delivery: 1, attempt: 1, taskToken: 'token-1' },
+      deps
+    );
+
+    // Act
+    const result = await checkReport(
+      { messageId, delivery: 1, attempt: 1, maxAttempts: 3, wait: TIMED_OUT },
+      deps
+    );
+
+    // Assess
+    expect(result).toMatchObject({ action: 'push', attempt: 2 });
+    expect(deps.jpush.statusCalls).toEqual([]);
+    expect(deps.jpush.receivedDetailCalls).toEqual([]);
+  });
+
+  it('asks the Report API when the wait ended without saying how', async () => {
+    // Prepare
+    const { deps, input } = await preparePushed();
+    const { wait: _wait, ...withoutWait } = input;
+
+    // Act
+    await checkReport(withoutWait, deps);
+
+    // Assess
+    expect(deps.jpush.statusCalls).toHaveLength(1);
+  });
+
+  it('records a push step that failed after its retries, without asking JPush, and goes on', async () => {
+    // Prepare
+    const { deps, messageId, input } = await preparePushed();
+    const wait = {
+      Error: 'JPushServerError',
+      Cause: '{"errorMessage":"server busy"}',
+    };
+
+    // Act
+    const next = await checkReport({ ...input, wait }, deps);
+    const last = await checkReport(
+      { ...input, attempt: 3, maxAttempts: 3, wait },
+      deps
+    );
+
+    // Assess
+    expect(next).toEqual({
+      action: 'push',
+      attempt: 2,
+      delivered: [],
+      pending: [],
+    });
+    expect(last).toMatchObject({ action: 'escalate', attempt: 3 });
+    expect(deps.jpush.statusCalls).toEqual([]);
+    const failures = (await deps.messages.get(messageId))?.timeline.filter(
+      (e) => e.event === 'push-failed'
+    );
+    expect(failures).toEqual([
+      {
+        at: '2026-11-27T08:01:00.000Z',
+        event: 'push-failed',
+        detail:
+          'attempt 1: JPush still failing after retries (JPushServerError); the next attempt will try again',
+      },
+      {
+        at: '2026-11-27T08:01:00.000Z',
+        event: 'push-failed',
+        detail:
+          'attempt 3: JPush still failing after retries (JPushServerError); no attempt left',
+      },
+    ]);
   });
 });
