@@ -5,6 +5,8 @@ import { ForbiddenError } from '../../../functions/domain/errors.ts';
 import { sendMessage } from '../../../functions/domain/send-message.ts';
 import { fakeAckKey, inMemoryDeps } from '../../helpers/fakes.ts';
 
+const TASK_TOKEN = 'task-token-attempt-1';
+
 /** One message in delivery, and its real ACK token. */
 const prepare = async () => {
   const deps = inMemoryDeps();
@@ -177,5 +179,97 @@ describe('acknowledge', () => {
     // Assess
     expect(result).toBe('acknowledged');
     expect((await deps.messages.get(messageId))?.status).toBe('acknowledged');
+  });
+
+  it('ends the waiting Push step with the task token kept with the attempt', async () => {
+    // Prepare: the Push step of attempt 1 waits with this token.
+    const { deps, messageId, token } = await prepare();
+    await deps.messages.update(messageId, { set: { taskToken: TASK_TOKEN } });
+
+    // Act
+    const result = await acknowledge({ messageId, token }, deps);
+
+    // Assess
+    expect(result).toBe('acknowledged');
+    expect(deps.callbacks.succeeded).toEqual([
+      { taskToken: TASK_TOKEN, output: { outcome: 'acknowledged' } },
+    ]);
+  });
+
+  it('ends the wait again on a repeated ACK, which finishes the job of a failed callback', async () => {
+    // Prepare: Step Functions throttles the first callback.
+    const { deps, messageId, token } = await prepare();
+    await deps.messages.update(messageId, { set: { taskToken: TASK_TOKEN } });
+    const succeed = deps.callbacks.succeed.bind(deps.callbacks);
+    let throttled = 1;
+    deps.callbacks.succeed = async (taskToken, output) => {
+      if (throttled-- > 0) {
+        throw Object.assign(new Error('Rate exceeded'), {
+          name: 'ThrottlingException',
+        });
+      }
+      return succeed(taskToken, output);
+    };
+
+    // Act
+    const first = acknowledge({ messageId, token }, deps);
+    await expect(first).rejects.toMatchObject({ name: 'ThrottlingException' });
+    const retried = await acknowledge({ messageId, token }, deps);
+
+    // Assess
+    expect(retried).toBe('repeated');
+    expect((await deps.messages.get(messageId))?.status).toBe('acknowledged');
+    expect(deps.callbacks.succeeded).toEqual([
+      { taskToken: TASK_TOKEN, output: { outcome: 'acknowledged' } },
+    ]);
+  });
+
+  it('answers repeated when the step already ended, as Step Functions says', async () => {
+    // Prepare
+    const { deps, messageId, token } = await prepare();
+    await deps.messages.update(messageId, { set: { taskToken: TASK_TOKEN } });
+    await acknowledge({ messageId, token }, deps);
+
+    // Act
+    const repeat = await acknowledge({ messageId, token }, deps);
+
+    // Assess
+    expect(repeat).toBe('repeated');
+    expect(deps.callbacks.succeeded).toHaveLength(1);
+    expect(await deps.callbacks.succeed(TASK_TOKEN, {})).toBe('expired');
+  });
+
+  it('calls back nobody when no step waits yet', async () => {
+    // Prepare
+    const { deps, messageId, token } = await prepare();
+
+    // Act
+    const result = await acknowledge({ messageId, token }, deps);
+
+    // Assess
+    expect(result).toBe('acknowledged');
+    expect(deps.callbacks.succeeded).toEqual([]);
+  });
+
+  it('leaves the cycle alone on a late ACK or a refused token', async () => {
+    // Prepare
+    const { deps, messageId, token } = await prepare();
+    await deps.messages.update(messageId, {
+      set: {
+        status: 'escalated',
+        escalatedAt: '2026-11-27T08:00:20.000Z',
+        taskToken: TASK_TOKEN,
+      },
+    });
+
+    // Act
+    const wrong = acknowledge({ messageId, token: 'not-the-token' }, deps);
+    await expect(wrong).rejects.toBeInstanceOf(ForbiddenError);
+    const late = await acknowledge({ messageId, token }, deps);
+    const repeat = await acknowledge({ messageId, token }, deps);
+
+    // Assess
+    expect([late, repeat]).toEqual(['late', 'repeated']);
+    expect(deps.callbacks.succeeded).toEqual([]);
   });
 });
