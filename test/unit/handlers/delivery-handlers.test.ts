@@ -2,13 +2,21 @@ import { MockAgent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { JPushClient } from '../../../functions/adapters/jpush-client.ts';
 import { ackTokenFor } from '../../../functions/domain/ack-token.ts';
-import { DeliveryStatus } from '../../../functions/domain/jpush.ts';
+import {
+  DeliveryStatus,
+  JPushRateLimitError,
+  JPushRejectedError,
+  JPushServerError,
+} from '../../../functions/domain/jpush.ts';
 import type { Session } from '../../../functions/domain/ports.ts';
+import { logout } from '../../../functions/domain/sessions.ts';
 import { createHandler as createAckHandler } from '../../../functions/handlers/ack-message.ts';
 import { createHandler as createCheckReportHandler } from '../../../functions/handlers/check-report.ts';
+import { createHandler as createEscalateHandler } from '../../../functions/handlers/escalate.ts';
 import { createHandler as createGetHandler } from '../../../functions/handlers/get-message.ts';
 import { createHandler as createPushHandler } from '../../../functions/handlers/push.ts';
 import { createHandler as createSendHandler } from '../../../functions/handlers/send-message.ts';
+import { createHandler as createWithdrawSweeperHandler } from '../../../functions/handlers/withdraw-sweeper.ts';
 import { logger } from '../../../functions/shared/powertools.ts';
 import {
   ackMessageEvent,
@@ -27,7 +35,22 @@ const session: Session = {
   since: '2026-11-27T07:00:00.000Z',
 };
 
+const TASK_TOKEN = 'task-token-attempt-1';
+const TIMED_OUT = { Error: 'States.Timeout', Cause: 'the interval passed' };
+
 const appDeps = () => ({ ...inMemoryDeps(), jpush: new RecordingJPush() });
+
+/** A message accepted for user_42, who is logged in on RID. */
+const prepareAccepted = async (body: Record<string, unknown> = {}) => {
+  const deps = appDeps();
+  await deps.sessions.put(session);
+  const { messageId } = json(
+    await createSendHandler(deps)(
+      sendMessageEvent({ to: 'user_42', body: 'hi', ...body })
+    )
+  ) as { messageId: string };
+  return { deps, messageId };
+};
 
 const json = (response: { body?: string }) =>
   JSON.parse(response.body ?? '') as Record<string, unknown>;
@@ -305,13 +328,7 @@ describe('POST /v1/messages/{messageId}/ack', () => {
 describe('Push and Check Report steps', () => {
   it('push, then check the report, through the step handlers', async () => {
     // Prepare
-    const deps = appDeps();
-    await deps.sessions.put(session);
-    const { messageId } = json(
-      await createSendHandler(deps)(
-        sendMessageEvent({ to: 'user_42', body: 'hi' })
-      )
-    ) as { messageId: string };
+    const { deps, messageId } = await prepareAccepted();
     deps.jpush.statusAnswers.push({ [RID]: DeliveryStatus.delivered });
 
     // Act
@@ -319,30 +336,260 @@ describe('Push and Check Report steps', () => {
       messageId,
       delivery: 1,
       attempt: 1,
+      taskToken: TASK_TOKEN,
     });
     const report = await createCheckReportHandler(deps)({
       messageId,
       delivery: 1,
       attempt: 1,
-      push,
+      maxAttempts: 3,
+      wait: TIMED_OUT,
     });
 
     // Assess
     expect(push).toMatchObject({ outcome: 'pushed', targets: [RID] });
-    expect(report).toEqual({ delivered: [RID], pending: [] });
-    expect((await deps.messages.get(messageId))?.status).toBe('received');
+    expect(report).toEqual({
+      action: 'push',
+      attempt: 2,
+      delivered: [RID],
+      pending: [],
+    });
+    const message = await deps.messages.get(messageId);
+    expect(message?.status).toBe('received');
+    expect(message?.taskToken).toBe(TASK_TOKEN);
+    // The step keeps waiting: only the ACK or the interval ends it.
+    expect(deps.callbacks.succeeded).toEqual([]);
   });
 
-  it('rejects a malformed step event without calling JPush', async () => {
+  it('ends the Push step with the ACK, through the ACK route', async () => {
+    // Prepare
+    const { deps, messageId } = await prepareAccepted();
+    await createPushHandler(deps)({
+      messageId,
+      delivery: 1,
+      attempt: 1,
+      taskToken: TASK_TOKEN,
+    });
+    const token = ackTokenFor(await fakeAckKey.key(), messageId, 'user_42');
+
+    // Act
+    const response = await createAckHandler(deps)(
+      ackMessageEvent(messageId, { token })
+    );
+
+    // Assess
+    expect(response.statusCode).toBe(204);
+    expect(deps.callbacks.succeeded).toEqual([
+      { taskToken: TASK_TOKEN, output: { outcome: 'acknowledged' } },
+    ]);
+  });
+
+  it('ends the Push step itself with paced and the wait when JPush answers 429', async () => {
+    // Prepare
+    const { deps, messageId } = await prepareAccepted();
+    deps.jpush.pushAnswers.push(
+      new JPushRateLimitError('Request times exceeds the limit', {
+        httpStatus: 429,
+        code: 2002,
+        rateLimit: { remaining: 0, resetSeconds: 10 },
+      })
+    );
+
+    // Act
+    const push = await createPushHandler(deps)({
+      messageId,
+      delivery: 1,
+      attempt: 1,
+      taskToken: TASK_TOKEN,
+    });
+
+    // Assess
+    expect(push).toEqual({
+      outcome: 'paced',
+      waitSeconds: expect.any(Number),
+      targets: [],
+    });
+    expect(deps.callbacks.succeeded).toEqual([
+      {
+        taskToken: TASK_TOKEN,
+        output: { outcome: 'paced', waitSeconds: push.waitSeconds },
+      },
+    ]);
+  });
+
+  it('answers failed, not an error, when JPush refuses the push for good', async () => {
+    // Prepare
+    const { deps, messageId } = await prepareAccepted();
+    deps.jpush.pushAnswers.push(
+      new JPushRejectedError('appkey and masterSecret do not match', {
+        httpStatus: 401,
+        code: 1004,
+      })
+    );
+
+    // Act
+    const push = await createPushHandler(deps)({
+      messageId,
+      delivery: 1,
+      attempt: 1,
+      taskToken: TASK_TOKEN,
+    });
+
+    // Assess
+    expect(push.outcome).toBe('failed');
+    expect((await deps.messages.get(messageId))?.status).toBe('failed');
+    expect(deps.callbacks.succeeded).toEqual([
+      { taskToken: TASK_TOKEN, output: { outcome: 'failed' } },
+    ]);
+  });
+
+  it('rethrows a retryable JPush error by its name, for the state machine to retry', async () => {
+    // Prepare
+    const { deps, messageId } = await prepareAccepted();
+    deps.jpush.pushAnswers.push(new JPushServerError('server busy'));
+
+    // Act
+    const push = createPushHandler(deps)({
+      messageId,
+      delivery: 1,
+      attempt: 1,
+      taskToken: TASK_TOKEN,
+    });
+
+    // Assess
+    await expect(push).rejects.toMatchObject({ name: 'JPushServerError' });
+    expect(deps.callbacks.succeeded).toEqual([]);
+  });
+
+  it('records a push step that failed after its retries and goes on to the next attempt', async () => {
+    // Prepare
+    const { deps, messageId } = await prepareAccepted();
+
+    // Act
+    const report = await createCheckReportHandler(deps)({
+      messageId,
+      delivery: 1,
+      attempt: 1,
+      maxAttempts: 3,
+      wait: { Error: 'JPushServerError', Cause: '{"errorMessage":"busy"}' },
+    });
+
+    // Assess
+    expect(report).toEqual({
+      action: 'push',
+      attempt: 2,
+      delivered: [],
+      pending: [],
+    });
+    expect(deps.jpush.statusCalls).toEqual([]);
+    expect((await deps.messages.get(messageId))?.timeline.at(-1)?.event).toBe(
+      'push-failed'
+    );
+  });
+
+  it.each([
+    ['a missing task token', { messageId: 'm1', delivery: 1, attempt: 1 }],
+    ['delivery 0', { messageId: '', delivery: 0, taskToken: 't' }],
+  ])(
+    'rejects a malformed Push event (%s) without calling JPush',
+    async (_case, event) => {
+      // Prepare
+      const deps = appDeps();
+
+      // Act
+      const push = createPushHandler(deps)(event);
+
+      // Assess
+      await expect(push).rejects.toThrow();
+      expect(deps.jpush.pushes).toEqual([]);
+      expect(deps.callbacks.succeeded).toEqual([]);
+    }
+  );
+
+  it('rejects a Check Report event without maxAttempts', async () => {
     // Prepare
     const deps = appDeps();
 
     // Act
-    const push = createPushHandler(deps)({ messageId: '', delivery: 0 });
+    const check = createCheckReportHandler(deps)({
+      messageId: 'm1',
+      delivery: 1,
+      attempt: 1,
+    });
 
     // Assess
-    await expect(push).rejects.toThrow();
-    expect(deps.jpush.pushes).toEqual([]);
+    await expect(check).rejects.toThrow();
+    expect(deps.jpush.statusCalls).toEqual([]);
+  });
+});
+
+describe('Escalate step', () => {
+  it('marks the message escalated and sends the on-call and recipient SMS', async () => {
+    // Prepare
+    const { deps, messageId } = await prepareAccepted({
+      escalation: { smsTo: '+8613800000000' },
+    });
+
+    // Act
+    const result = await createEscalateHandler(deps)({
+      messageId,
+      delivery: 1,
+      attempt: 3,
+    });
+
+    // Assess
+    expect(result).toEqual({
+      outcome: 'escalated',
+      sent: ['onCall', 'recipient'],
+      failed: [],
+    });
+    expect(deps.sms.sent.map((m) => m.to)).toEqual([
+      'on-call',
+      '+8613800000000',
+    ]);
+    expect((await deps.messages.get(messageId))?.status).toBe('escalated');
+  });
+
+  it('rejects a malformed event without sending anything', async () => {
+    // Prepare
+    const deps = appDeps();
+
+    // Act
+    const escalate = createEscalateHandler(deps)({ messageId: 'm1' });
+
+    // Assess
+    await expect(escalate).rejects.toThrow();
+    expect(deps.sms.tries).toEqual([]);
+  });
+});
+
+describe('Withdraw sweeper', () => {
+  it('tries the due withdrawals and answers what became of them', async () => {
+    // Prepare: a logout whose withdrawal JPush failed to answer.
+    const { deps, messageId } = await prepareAccepted();
+    const push = await createPushHandler(deps)({
+      messageId,
+      delivery: 1,
+      attempt: 1,
+      taskToken: TASK_TOKEN,
+    });
+    deps.jpush.withdrawAnswers.push(new JPushServerError('busy'));
+    await logout({ userId: 'user_42', registrationId: RID }, deps);
+    deps.clock.advance(2_000);
+
+    // Act
+    const counts = await createWithdrawSweeperHandler(deps)({});
+
+    // Assess
+    expect(counts).toEqual({
+      withdrawn: 1,
+      refused: 0,
+      retrying: 0,
+      nothing: 0,
+      expired: 0,
+    });
+    expect(deps.jpush.withdrawn).toEqual([push.jpushMsgId, push.jpushMsgId]);
+    expect(deps.outbox.entries.size).toBe(0);
   });
 });
 
@@ -374,11 +621,6 @@ describe('log hygiene', () => {
     const report = mockAgent.get('https://report.jpush.cn');
     const pushed: string[] = [];
     api
-      .intercept({ path: '/v3/push/cid?count=1', method: 'GET' })
-      .reply(200, '{"cidlist":["8103a4c628a0b98974ec1949-0001"]}', {
-        headers: { 'content-type': 'application/json' },
-      });
-    api
       .intercept({ path: '/v3/push', method: 'POST' })
       .reply(
         429,
@@ -392,6 +634,11 @@ describe('log hygiene', () => {
           },
         }
       );
+    api
+      .intercept({ path: '/v3/push', method: 'POST' })
+      .reply(503, '{"error":{"code":1000,"message":"System busy"}}', {
+        headers: { 'content-type': 'application/json' },
+      });
     api.intercept({ path: '/v3/push', method: 'POST' }).reply(
       200,
       (options) => {
@@ -412,6 +659,8 @@ describe('log hygiene', () => {
     });
     const deps = { ...inMemoryDeps(), jpush };
     await deps.sessions.put(session);
+    /** A task token as Step Functions makes them, one per Push step. */
+    const taskToken = (n: number) => `AQCEAAAAKgAAAA${n}sfnTaskToken`;
     const step = async <T>(run: () => Promise<T>): Promise<T> => {
       // What injectLambdaContext({ resetKeys: true }) does per invocation.
       logger.resetKeys();
@@ -426,11 +675,31 @@ describe('log hygiene', () => {
     );
     const { messageId } = json(sent) as { messageId: string };
     const input = { messageId, delivery: 1, attempt: 1 };
-    const rateLimited = await step(() =>
-      createPushHandler(deps)(input).catch((error: unknown) => error)
+    const paced = await step(() =>
+      createPushHandler(deps)({
+        ...input,
+        taskToken: taskToken(1),
+      })
     );
-    const push = await step(() => createPushHandler(deps)(input));
-    await step(() => createCheckReportHandler(deps)({ ...input, push }));
+    const busy = await step(() =>
+      createPushHandler(deps)({
+        ...input,
+        taskToken: taskToken(2),
+      }).catch((error: unknown) => error)
+    );
+    const push = await step(() =>
+      createPushHandler(deps)({
+        ...input,
+        taskToken: taskToken(3),
+      })
+    );
+    await step(() =>
+      createCheckReportHandler(deps)({
+        ...input,
+        maxAttempts: 3,
+        wait: TIMED_OUT,
+      })
+    );
     const extras = (
       JSON.parse(pushed[0] ?? '{}') as {
         notification: { android: { extras: { ackToken: string } } };
@@ -449,7 +718,9 @@ describe('log hygiene', () => {
     await mockAgent.close();
 
     // Assess
-    expect(rateLimited).toMatchObject({ name: 'JPushRateLimitError' });
+    expect(paced.outcome).toBe('paced');
+    expect(busy).toMatchObject({ name: 'JPushServerError' });
+    expect(push.outcome).toBe('pushed');
     expect([sent.statusCode, refused.statusCode, acked.statusCode]).toEqual([
       202, 403, 204,
     ]);
@@ -481,7 +752,15 @@ describe('log hygiene', () => {
     const ackKey = (await fakeAckKey.key()).toString('utf8');
     const basic = Buffer.from(`${APP_KEY}:${MASTER_SECRET}`).toString('base64');
     expect(extras.ackToken).toMatch(/^[\w-]{43}$/);
-    for (const secret of [extras.ackToken, ackKey, MASTER_SECRET, basic]) {
+    // Whoever holds a task token can end the delivery step: never logged.
+    const taskTokens = [1, 2, 3].map(taskToken);
+    for (const secret of [
+      extras.ackToken,
+      ackKey,
+      MASTER_SECRET,
+      basic,
+      ...taskTokens,
+    ]) {
       expect(everything).not.toContain(secret);
     }
   });
