@@ -2,7 +2,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   type JPushPort,
   JPushRejectedError,
+  JPushServerError,
 } from '../../../functions/domain/jpush.ts';
+import { runPushAttempt } from '../../../functions/domain/push-attempt.ts';
 import { sendMessage } from '../../../functions/domain/send-message.ts';
 import { createHandler as createHistoryHandler } from '../../../functions/handlers/list-history.ts';
 import { createHandler as createLoginHandler } from '../../../functions/handlers/login.ts';
@@ -198,6 +200,35 @@ describe('DELETE /v1/sessions/{userId}/{registrationId}', () => {
     expect(response.body).toBe('');
     expect(jpush.aliases.at(-1)).toEqual({ registrationId: RID, alias: '' });
     expect(await deps.sessions.listByUser('user_42')).toEqual([]);
+  });
+
+  it('answers 204 when JPush fails to withdraw, and keeps the withdrawal for the sweeper', async () => {
+    // Prepare
+    const { deps, login, logout } = prepare();
+    await login(
+      loginEvent({ userId: 'user_42', registrationId: RID, platform: 'ios' })
+    );
+    const { messageId } = await sendMessage(
+      { to: 'user_42', body: 'hi' },
+      deps
+    );
+    await runPushAttempt(
+      { messageId, delivery: 1, attempt: 1, taskToken: 'task-token-1' },
+      deps
+    );
+    const recording = deps.jpush as RecordingJPush;
+    recording.withdrawAnswers.push(new JPushServerError('system busy'));
+
+    // Act
+    const response = await logout(logoutEvent('user_42', RID));
+
+    // Assess
+    expect(response.statusCode).toBe(204);
+    expect(recording.withdrawn).toHaveLength(1);
+    expect([...deps.outbox.entries.values()]).toEqual([
+      expect.objectContaining({ messageId, pushKey: '1.1', tries: 1 }),
+    ]);
+    expect((await deps.messages.get(messageId))?.status).toBe('stored');
   });
 
   it('answers 204 when there is no such session', async () => {
