@@ -686,6 +686,49 @@ describe('logout withdrawing through the outbox', () => {
     expect((await message(forB)).deliveredTo).toEqual({ [RID_E]: at });
   });
 
+  it('on an account switch keeps a withdrawal JPush failed to answer, and logs the new user in', async () => {
+    // Prepare
+    const { deps, jpush, send, pushNow } = prepare();
+    await login(
+      { userId: 'user_b', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+    const forB = await send('user_b', 'for B only');
+    const push = await pushNow(forB);
+    jpush.withdrawErrors.push(
+      new JPushServerError('system busy', { httpStatus: 503 })
+    );
+
+    // Act
+    const result = await login(
+      { userId: 'user_c', registrationId: RID_D, platform: 'android' },
+      deps
+    );
+
+    // Assess
+    expect(result).toMatchObject({ alias: 'bound' });
+    expect(result.replaced).toMatchObject({
+      userId: 'user_b',
+      withdrawn: [],
+      withdrawFailures: [
+        {
+          msgId: push.jpushMsgId,
+          message: 'system busy; retried until JPush confirms',
+        },
+      ],
+      restored: [forB],
+    });
+    expect([...deps.outbox.entries.values()]).toEqual([
+      expect.objectContaining({
+        messageId: forB,
+        pushKey: '1.1',
+        why: `user_c logged in on device ${RID_D}`,
+        registrationId: RID_D,
+      }),
+    ]);
+    expect(await deps.sessions.listByUser('user_c')).toHaveLength(1);
+  });
+
   it('records one withdrawn entry per push, however often the user logs out', async () => {
     // Prepare
     const { deps, jpush, send, pushNow, message } = prepare();
