@@ -218,6 +218,12 @@ export const startLocalSystem = async (
     const { port } = server.address() as AddressInfo;
     const url = `http://${host}:${port}`;
 
+    const timeScale = options.timeScale ?? 1;
+    // Policy time: what the state machine's scaled waits measure. JPush's
+    // rate-limit windows are a wait too, so the simulator's minute and the
+    // shared pacing's view of it run on this clock.
+    const started = Date.now();
+    const policyNow = () => started + (Date.now() - started) / timeScale;
     let simulator: JPushSimulator | undefined;
     let jpush: JPushClient;
     if (options.jpush) {
@@ -231,6 +237,7 @@ export const startLocalSystem = async (
         options.simulator?.masterSecret ?? DEFAULT_MASTER_SECRET;
       const sim = await startJPushSimulator({
         ...options.simulator,
+        rateLimitNow: policyNow,
         appKey,
         masterSecret,
         ackBaseUrl: url,
@@ -253,7 +260,6 @@ export const startLocalSystem = async (
     const sms = new SmsSink();
     let machine: LocalStateMachine | undefined;
     const clock = options.clock ?? systemClock;
-    const timeScale = options.timeScale ?? 1;
     const repositories = dynamoRepositories(
       documentClient(dynamo.client),
       () => ({
@@ -265,7 +271,8 @@ export const startLocalSystem = async (
         pacing: byPrefix(tableNames, 'PacingTable'),
         withdrawals: byPrefix(tableNames, 'WithdrawalsTable'),
       }),
-      () => clock.now().getTime()
+      // The simulator's windows and the shared pacing run in policy time.
+      options.jpush ? () => clock.now().getTime() : policyNow
     );
     const paced: JPushPort = new PacedJPush(jpush, repositories.pacing);
     const onCallTopic = Object.entries(serviceTemplate.Resources ?? {}).find(

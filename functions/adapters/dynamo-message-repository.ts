@@ -92,6 +92,19 @@ export class DynamoMessageRepository implements MessageRepository {
           : `${path} = :v${i}`
       );
     });
+    if (update.pushAnswer) {
+      const { key, state, jpushMsgId } = update.pushAnswer;
+      names['#pa'] = 'pushes';
+      names['#paKey'] = key;
+      names['#paState'] = 'state';
+      values[':paState'] = state;
+      sets.push('#pa.#paKey.#paState = :paState');
+      if (jpushMsgId !== undefined) {
+        names['#paMsgId'] = 'jpushMsgId';
+        values[':paMsgId'] = jpushMsgId;
+        sets.push('#pa.#paKey.#paMsgId = :paMsgId');
+      }
+    }
     const removes = (update.removeFromMap ?? []).map((entry, i) => {
       names[`#rm${i}`] = entry.map;
       names[`#rk${i}`] = entry.key;
@@ -122,6 +135,11 @@ export class DynamoMessageRepository implements MessageRepository {
       conditions.push('#delivery = :delivery');
     }
     if (when.notAcked) conditions.push('attribute_not_exists(ackedAt)');
+    if (when.attemptsAtMost !== undefined) {
+      names['#attempts'] = 'attempts';
+      values[':attemptsAtMost'] = when.attemptsAtMost;
+      conditions.push('#attempts <= :attemptsAtMost');
+    }
     if (when.pushAbsent !== undefined) {
       names['#pushes'] = 'pushes';
       names['#pushKey'] = when.pushAbsent;

@@ -114,7 +114,9 @@ export const escalate = async (
       });
     }
   }
-  return { ...result, outcome: 'escalated' };
+  // A retried step sends what the first try did not, but it did not
+  // escalate: the first did.
+  return { ...result, outcome: marked ? 'escalated' : 'done' };
 };
 
 /** Tries a send three times, 100 ms then 300 ms apart. */

@@ -2,6 +2,7 @@ import type {
   Message,
   MessageStatus,
   PushRecord,
+  PushState,
   SmsChannel,
   TimelineEvent,
 } from './message.ts';
@@ -27,6 +28,16 @@ export interface MessageUpdate {
     | { map: 'pushes'; key: string; value: PushRecord; onlyIfAbsent?: boolean }
     | { map: 'notified'; key: SmsChannel; value: string }
   >;
+  /**
+   * JPush's answer to a recorded push: its state and msg_id, set in place so
+   * that what else the record holds (a withdrawal that raced the answer)
+   * stays.
+   */
+  readonly pushAnswer?: {
+    readonly key: string;
+    readonly state: PushState;
+    readonly jpushMsgId?: string;
+  };
   /** Entries to remove from a map attribute. */
   readonly removeFromMap?: ReadonlyArray<{ map: 'deliveredTo'; key: string }>;
   /** Events appended to the timeline. */
@@ -39,6 +50,11 @@ export interface MessageUpdate {
     readonly notAcked?: boolean;
     /** `pushes[key]` does not exist yet. */
     readonly pushAbsent?: string;
+    /**
+     * No later attempt has begun (`attempts` ≤ this): a Push step that
+     * outlived its wait cannot act after the next attempt's step started.
+     */
+    readonly attemptsAtMost?: number;
   };
 }
 

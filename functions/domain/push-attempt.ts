@@ -133,10 +133,14 @@ const attemptPush = async (
   if (!found || !isPushable(found, input.delivery)) return done;
   let message: Message = found;
   const key = attemptKey(input.delivery, input.attempt);
+  // Every write of the step holds only while no later attempt has begun:
+  // a step whose wait timed out while it still ran (a slow JPush, a cold
+  // start) must not push, nor leave its token, after the next one started.
   const when: MessageUpdate['when'] = {
     statusIn: ['sending', 'received'],
     delivery: input.delivery,
     notAcked: true,
+    attemptsAtMost: input.attempt,
   };
   try {
     const unresolved = pendingPushes(message, input.delivery);
@@ -161,8 +165,8 @@ const attemptPush = async (
         await payloadOf(message, pending, deps),
         deps,
         pendingKey === key
-          ? 'its answer was lost'
-          : 'an earlier answer was lost'
+          ? 'its earlier try got no answer or was held back'
+          : 'an earlier attempt got no answer'
       );
       message = resolved.message;
       if (resolved.record.state === 'pushed') {
@@ -308,6 +312,7 @@ const pace = async (
       statusIn: ['sending', 'received'],
       delivery: message.delivery,
       notAcked: true,
+      attemptsAtMost: attempt,
     },
   });
   return paced

@@ -115,9 +115,19 @@ export const sendRecordedPush = async (
     event = 'not-delivered';
     detail = `attempt ${record.attempt}: JPush ${error.code ?? 1011}: ${error.message}${error.msgId ? ` (msg_id ${error.msgId})` : ''}${note}`;
   }
+  // Only the answer is written: a logout may have withdrawn the push while
+  // it was on its way, and that mark stays.
   const updated = await deps.messages.update(message.messageId, {
-    putInMap: [{ map: 'pushes', key, value: next }],
+    pushAnswer: {
+      key,
+      state: next.state,
+      ...(next.jpushMsgId === undefined ? {} : { jpushMsgId: next.jpushMsgId }),
+    },
     timeline: [{ at, event, detail }],
   });
-  return { record: next, message: updated ?? message };
+  const recorded = updated?.pushes[key];
+  return {
+    record: recorded ? { ...next, ...recorded } : next,
+    message: updated ?? message,
+  };
 };

@@ -167,7 +167,7 @@ export const createJPushSimulatorHandler = (
     ],
     faults: () => faults,
     scripted,
-    limiter: new RateLimiter(now),
+    limiter: new RateLimiter(options.rateLimitNow ?? now),
     random,
   });
   const setFaults = (update: FaultsUpdate): Faults => {

@@ -94,6 +94,12 @@ export interface SimulatorOptions {
   vip?: boolean;
   /** Random source in [0, 1) for fault and drop rolls. @default Math.random */
   random?: () => number;
+  /**
+   * Clock (ms) of the one-minute rate-limit windows. A time-scaled local
+   * system runs them in its policy time, as it runs every other wait.
+   * @default `now`
+   */
+  rateLimitNow?: () => number;
 }
 
 /** Settings of a simulated device; every field is optional. */

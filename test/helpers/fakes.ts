@@ -65,6 +65,12 @@ export class InMemoryMessages implements MessageRepository {
     if (when.pushAbsent !== undefined && current.pushes[when.pushAbsent]) {
       return undefined;
     }
+    if (
+      when.attemptsAtMost !== undefined &&
+      current.attempts > when.attemptsAtMost
+    ) {
+      return undefined;
+    }
     const next = clone(current) as unknown as Record<string, unknown>;
     Object.assign(next, update.set ?? {});
     for (const entry of update.putInMap ?? []) {
@@ -73,6 +79,15 @@ export class InMemoryMessages implements MessageRepository {
         continue;
       }
       map[entry.key] = clone(entry.value);
+    }
+    if (update.pushAnswer) {
+      const { key, state, jpushMsgId } = update.pushAnswer;
+      const pushes = next.pushes as Record<string, Record<string, unknown>>;
+      const record = pushes[key];
+      if (record) {
+        record.state = state;
+        if (jpushMsgId !== undefined) record.jpushMsgId = jpushMsgId;
+      }
     }
     for (const entry of update.removeFromMap ?? []) {
       delete (next[entry.map] as Record<string, unknown>)[entry.key];

@@ -72,7 +72,8 @@ describe('delivery cycle (synthesized state machine, dynalite, JPush simulator)'
       to: user,
       title: 'Order 1009 shipped',
       body: 'Your parcel left the warehouse.',
-      policy: { intervalSeconds: 5, maxAttempts: 5 },
+      // 30 s of policy time is 600 ms here: the ACK (300 ms) comes first.
+      policy: { intervalSeconds: 30, maxAttempts: 5 },
     });
     const message = await finished(sent.messageId);
 

@@ -102,7 +102,24 @@ const command: fc.Arbitrary<Cmd> = fc.oneof(
     }),
   }
 );
+/**
+ * How JPush misbehaves during a run: 5xx, 429s, connections dropped before
+ * JPush acted and answers lost after it did, on every API family. A run
+ * without faults stays likely, so the fault-free interleavings keep their
+ * share.
+ */
+const faults = fc.record({
+  serverErrorRate: fc.constantFrom(0, 0.1, 0.3),
+  rateLimitRate: fc.constantFrom(0, 0.1),
+  dropConnectionRate: fc.constantFrom(0, 0.05),
+  lostResponseRate: fc.constantFrom(0, 0.05, 0.15),
+  /** Seeds the simulator's fault rolls, so a seed replays its faults. */
+  seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+});
+type FaultProfile = typeof faults extends fc.Arbitrary<infer T> ? T : never;
+
 const scenario = fc.record({
+  faults,
   devices: fc.array(
     fc.record({
       online: fc.boolean(),
@@ -189,16 +206,30 @@ const parsePush = (request: LoggedRequest): PushRequest => {
 let system: LocalSystem;
 let sim: JPushSimulator;
 
+/** A small seeded generator (mulberry32) for the simulator's fault rolls. */
+const seeded = (seed: number) => {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+};
+let roll = seeded(1);
+
 beforeAll(async () => {
   logger.setLogLevel('ERROR');
   system = await startLocalSystem({
     timeScale: TIME_SCALE,
-    // Hundreds of runs a minute: JPush's free-tier rate limits are not
-    // what this test is about.
     simulator: {
+      // Hundreds of runs a minute: JPush's free-tier rate limits are not
+      // what this test is about (its random 429s are).
       faults: {
         rateLimitPerMinute: { push: 1e6, report: 1e6, device: 1e6 },
       },
+      random: () => roll(),
     },
   });
   if (!system.simulator) throw new Error('The JPush simulator is not running.');
@@ -222,13 +253,17 @@ interface MessageView {
  * counterexample shows every broken invariant at once.
  */
 const runScenario = async ({
+  faults: profile,
   devices,
   commands,
 }: {
+  faults: FaultProfile;
   devices: Array<{ online: boolean; platform: 'android' | 'ios' }>;
   commands: Cmd[];
 }): Promise<string[]> => {
   const problems: string[] = [];
+  const { seed, ...rates } = profile;
+  roll = seeded(seed);
   const users = Array.from({ length: USERS }, (_, i) => newUserId(`p${i}`));
   const rids = Array.from({ length: DEVICES }, () => newRegistrationId());
   rids.forEach((rid, i) => {
@@ -236,6 +271,7 @@ const runScenario = async ({
   });
   const logStart = sim.requests().length;
   const model = new SessionModel();
+  sim.setFaults(rates);
   const sent: Array<{ messageId: string; to: string }> = [];
   const userOf = (i: number) => users[i] as string;
   const ridOf = (i: number) => rids[i] as string;
@@ -332,7 +368,14 @@ const runScenario = async ({
     }
   }
 
-  // Let everything settle: every execution closed.
+  // JPush recovers; let everything settle: every execution closed, every
+  // withdrawal JPush failed confirmed by the outbox's retries.
+  sim.setFaults({
+    serverErrorRate: 0,
+    rateLimitRate: 0,
+    dropConnectionRate: 0,
+    lostResponseRate: 0,
+  });
   await eventually(
     () =>
       system.stateMachine
@@ -346,9 +389,28 @@ const runScenario = async ({
   const running = system.stateMachine.listExecutions({
     statusFilter: 'RUNNING',
   });
-  if (running.length > 0) {
-    problems.push(`executions still running: ${running.map((e) => e.name)}`);
+  for (const { name } of running) {
+    const last = system.stateMachine.getExecutionHistory(name).at(-1);
+    problems.push(
+      `execution ${name} still running, last event: ${JSON.stringify(last)}`
+    );
   }
+  const farFuture = new Date(Date.now() + 864_000_000);
+  const pendingWithdrawals = () =>
+    system.deps.outbox
+      .due(farFuture, 1000)
+      .then((due) =>
+        due.filter((w) => sent.some((m) => m.messageId === w.messageId))
+      );
+  await eventually(
+    async () => ((await pendingWithdrawals()).length === 0 ? true : undefined),
+    'every withdrawal of the run to be confirmed',
+    30_000
+  ).catch(async () => {
+    problems.push(
+      `withdrawals never confirmed: ${JSON.stringify(await pendingWithdrawals())}`
+    );
+  });
   // Whatever JPush still holds for an offline device reaches it now.
   for (const rid of rids) sim.setDevice(rid, { online: true });
 
@@ -378,40 +440,20 @@ const runScenario = async ({
     }
   }
 
-  // Which push request made which JPush msg_id: the simulator issues
-  // msg_ids in increasing order as it handles pushes, one request at a
-  // time, and logs each request just before; every push request of this
-  // run is in its message's timeline with its msg_id (`pushed`, or
-  // `not-delivered` for JPush 1011). So the run's push requests in log
-  // order pair with the run's msg_ids in increasing order, and the pairs
-  // must agree on the message.
-  const requests = sim
-    .requests()
-    .slice(logStart)
-    .filter((r) => r.method === 'POST' && r.path === '/v3/push')
-    .map(parsePush);
-  const pushed = [...views.values()]
-    .flatMap((view) =>
-      view.timeline
-        .filter((e) => e.event === 'pushed' || e.event === 'not-delivered')
-        .map((e) => ({
-          messageId: view.messageId,
-          msgId: /msg_id (\d+)/.exec(e.detail ?? '')?.[1] ?? '',
-        }))
-    )
-    .sort((a, b) => (BigInt(a.msgId) < BigInt(b.msgId) ? -1 : 1));
+  // Which push request made which JPush msg_id: the simulator logs what it
+  // answered to each request, also when the answer was then lost. A push
+  // sent again with its cid gets the first msg_id back and pushes nothing:
+  // the first request that got a msg_id made it.
   const requestOf = new Map<string, PushRequest>();
-  if (pushed.length !== requests.length) {
-    problems.push(
-      `${requests.length} push requests, ${pushed.length} pushes in timelines`
-    );
+  for (const request of sim.requests().slice(logStart)) {
+    if (request.method !== 'POST' || request.path !== '/v3/push') continue;
+    const msgId = /"msg_id"\s*:\s*"?(\d+)/.exec(
+      request.answer?.body ?? ''
+    )?.[1];
+    if (msgId !== undefined && !requestOf.has(msgId)) {
+      requestOf.set(msgId, parsePush(request));
+    }
   }
-  pushed.forEach((p, i) => {
-    const request = requests[i];
-    if (request?.messageId !== p.messageId) {
-      problems.push(`msg_id ${p.msgId} does not pair with push request ${i}`);
-    } else requestOf.set(p.msgId, request);
-  });
 
   // Invariant 2 (a message for A never reaches a device A is not logged in
   // on), checked for every copy a device holds un-withdrawn once all
@@ -436,7 +478,7 @@ const runScenario = async ({
         perMessage.set(messageId, (perMessage.get(messageId) ?? 0) + 1);
       }
       const request = requestOf.get(copy.msgId);
-      if (!request) {
+      if (!request || request.messageId !== messageId) {
         problems.push(`${rid} holds msg_id ${copy.msgId} of no known request`);
         continue;
       }
@@ -459,8 +501,8 @@ const runScenario = async ({
   return problems;
 };
 
-describe('sessions under random interleavings (local system, JPush simulator)', () => {
-  it('ends every message in a terminal state or the offline store, never reaches a device without the recipient, never twice', async () => {
+describe('sessions under random interleavings and JPush faults (local system, JPush simulator)', () => {
+  it('ends every message in a terminal state or the offline store, never leaves it on a device without the recipient, never twice, while JPush fails', async () => {
     // Prepare
     const seed = Number(process.env.FC_SEED) || undefined;
     let runs = 0;

@@ -311,7 +311,7 @@ describe('runPushAttempt', () => {
     expect(stored.taskToken).toBe('task-token-retried');
     expect(stored.timeline.at(-1)).toMatchObject({
       event: 'pushed',
-      detail: `attempt 1 of 3: JPush msg_id ${retried.jpushMsgId} to 1 device(s) (its answer was lost: sent again with its cid)`,
+      detail: `attempt 1 of 3: JPush msg_id ${retried.jpushMsgId} to 1 device(s) (its earlier try got no answer or was held back: sent again with its cid)`,
     });
     // No cid was spent on the retry: the next attempt gets the second one.
     deps.clock.advance(60_000);
@@ -353,7 +353,7 @@ describe('runPushAttempt', () => {
     expect(stored.timeline).toContainEqual(
       expect.objectContaining({
         event: 'pushed',
-        detail: `attempt 1 of 3: JPush msg_id ${firstMsgId} to 1 device(s) (an earlier answer was lost: sent again with its cid)`,
+        detail: `attempt 1 of 3: JPush msg_id ${firstMsgId} to 1 device(s) (an earlier attempt got no answer: sent again with its cid)`,
       })
     );
   });
