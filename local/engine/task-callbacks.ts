@@ -2,14 +2,13 @@
  * The project's {@link TaskCallbacks} port over the local engine: what an SFN
  * client is on AWS, a {@link LocalStateMachine} is locally.
  */
+
+import { callbackResult } from '../../functions/adapters/sfn-task-callbacks.ts';
 import type {
   CallbackResult,
   TaskCallbacks,
 } from '../../functions/domain/ports.ts';
 import type { LocalStateMachine } from './local-state-machine.ts';
-
-/** The engine's errors for a task that no longer waits (the port's 'expired'). */
-const EXPIRED = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
 /** Sends task callbacks to a local state machine. */
 export class LocalTaskCallbacks implements TaskCallbacks {
@@ -54,13 +53,8 @@ export class LocalTaskCallbacks implements TaskCallbacks {
     return this.#send(() => this.#machine().sendTaskHeartbeat({ taskToken }));
   }
 
-  async #send(call: () => Promise<unknown>): Promise<CallbackResult> {
-    try {
-      await call();
-      return 'delivered';
-    } catch (error) {
-      if (error instanceof Error && EXPIRED.has(error.name)) return 'expired';
-      throw error;
-    }
+  #send(call: () => Promise<unknown>): Promise<CallbackResult> {
+    // The same reading of Step Functions' answers as on AWS.
+    return callbackResult(call);
   }
 }
