@@ -121,6 +121,9 @@ export const startDynalite = async (
     region: LOCAL_REGION,
     credentials: FAKE_CREDENTIALS,
     maxAttempts: 1,
+    // A request dynalite never answers fails instead of holding its socket
+    // (and the callers queued behind it) forever.
+    requestHandler: { requestTimeout: 10_000, connectionTimeout: 2_000 },
   });
   let closed: Promise<void> | undefined;
   return {
