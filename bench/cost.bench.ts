@@ -6,6 +6,7 @@
  *
  *   npm run bench:cost            # a table
  *   npm run bench:cost -- --json  # one JSON object on stdout, nothing else
+ *   BENCH_DEBUG=1 npm run bench:cost  # also timelines and units per command
  *
  * What is counted, per path, from the moment the message is sent (setup
  * such as the first login is not counted; the draining login of
