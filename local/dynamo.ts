@@ -120,7 +120,9 @@ export const startDynalite = async (
     endpoint,
     region: LOCAL_REGION,
     credentials: FAKE_CREDENTIALS,
-    maxAttempts: 1,
+    // As on AWS: a connection dynalite closed under a keep-alive request
+    // (ECONNRESET) is retried.
+    maxAttempts: 3,
     // A request dynalite never answers fails instead of holding its socket
     // (and the callers queued behind it) forever.
     requestHandler: { requestTimeout: 10_000, connectionTimeout: 2_000 },

@@ -111,7 +111,9 @@ export const storeForLater = async (
   const updated = await deps.messages.update(message.messageId, {
     // The next delivery starts afresh: the copies of this one were withdrawn
     // when the session ended, so no device counts as having it.
-    set: { status: 'stored', delivery, deliveredTo: {} },
+    // Its attempts start again from 1 too: a Push step may act only while no
+    // later attempt of the delivery has begun (`attemptsAtMost`).
+    set: { status: 'stored', delivery, deliveredTo: {}, attempts: 0 },
     timeline: [
       { at: deps.clock.now().toISOString(), event: 'stored', detail: reason },
     ],

@@ -18,6 +18,9 @@ export const api = async (
   body?: unknown
 ): Promise<{ status: number; json: any; text: string }> => {
   const res = await fetch(`${system.url}${path}`, {
+    // A request the system never answers fails the test, with its route,
+    // instead of hanging it.
+    signal: AbortSignal.timeout(20_000),
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body:
@@ -26,6 +29,8 @@ export const api = async (
         : typeof body === 'string'
           ? body
           : JSON.stringify(body),
+  }).catch((error: unknown) => {
+    throw new Error(`${method} ${path} got no answer: ${String(error)}`);
   });
   const text = await res.text();
   let json: unknown;
