@@ -73,9 +73,11 @@ const pushRequestsFor = (messageIds: readonly string[]) =>
     .filter((r) => r.method === 'POST' && r.path === '/v3/push')
     .filter((r) => messageIds.some((id) => r.body.includes(id)));
 
-/** What a device got that was not withdrawn. */
+/** What a device shows: got, not withdrawn, not replaced by a re-push. */
 const kept = (registrationId: string): ReceivedPush[] =>
-  (sim().getDevice(registrationId)?.received ?? []).filter((p) => !p.withdrawn);
+  (sim().getDevice(registrationId)?.received ?? []).filter(
+    (p) => !p.withdrawn && !p.replaced
+  );
 
 const events = (message: MessageView) => message.timeline.map((e) => e.event);
 
