@@ -17,7 +17,7 @@ import type {
   TaskCallbacks,
 } from './ports.ts';
 import { sendRecordedPush } from './push-send.ts';
-import { payloadOf, type WithdrawDeps, withdrawPush } from './withdraw.ts';
+import { type WithdrawDeps, withdrawPush } from './withdraw.ts';
 
 export { buildPushPayload } from './push-send.ts';
 
@@ -162,7 +162,6 @@ const attemptPush = async (
         message,
         pendingKey,
         pending,
-        await payloadOf(message, pending, deps),
         deps,
         pendingKey === key
           ? 'its earlier try got no answer or was held back'
@@ -244,13 +243,7 @@ const attemptPush = async (
       when,
     });
     if (!started) return done;
-    const sent = await sendRecordedPush(
-      started,
-      key,
-      record,
-      await payloadOf(started, record, deps),
-      deps
-    );
+    const sent = await sendRecordedPush(started, key, record, deps);
     if (sent.record.state === 'pushed') {
       await withdrawFromDevicesLeft(sent.message, key, sent.record, deps);
     }

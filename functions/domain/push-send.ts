@@ -1,3 +1,4 @@
+import { ackTokenFor } from './ack-token.ts';
 import {
   JPushNoTargetError,
   type JPushPort,
@@ -5,7 +6,7 @@ import {
   type PushPayload,
 } from './jpush.ts';
 import type { Message, PushRecord } from './message.ts';
-import type { Clock, MessageRepository } from './ports.ts';
+import type { AckKeySource, Clock, MessageRepository } from './ports.ts';
 
 /**
  * The JPush push object for a recorded push. Extras carry what the app
@@ -73,11 +74,14 @@ export const buildPushPayload = (
 export interface SendPushDeps {
   readonly messages: MessageRepository;
   readonly jpush: JPushPort;
+  readonly ackKey: AckKeySource;
   readonly clock: Clock;
 }
 
 /**
- * Sends a recorded push to JPush and records JPush's answer: `pushed` with
+ * Sends a recorded push to JPush (the push object built from the message
+ * and the record alone, so a second send is the same push) and records
+ * JPush's answer: `pushed` with
  * the msg_id, or `not-delivered` for 1011 (JPush knows none of the devices).
  * A record sent before whose answer was lost is sent again the same way:
  * JPush recognises its cid, returns the first result and pushes nothing new.
@@ -90,10 +94,14 @@ export const sendRecordedPush = async (
   message: Message,
   key: string,
   record: PushRecord,
-  payload: PushPayload,
   deps: SendPushDeps,
   resolving?: string
 ): Promise<{ record: PushRecord; message: Message }> => {
+  const payload = buildPushPayload(
+    message,
+    record,
+    ackTokenFor(await deps.ackKey.key(), message.messageId, message.to)
+  );
   const at = deps.clock.now().toISOString();
   const note =
     resolving === undefined ? '' : ` (${resolving}: sent again with its cid)`;

@@ -1,9 +1,7 @@
-import { ackTokenFor } from './ack-token.ts';
 import {
   type JPushPort,
   JPushRateLimitError,
   JPushRejectedError,
-  type PushPayload,
 } from './jpush.ts';
 import type { Message, PushRecord } from './message.ts';
 import type {
@@ -13,7 +11,7 @@ import type {
   Withdrawal,
   WithdrawalOutbox,
 } from './ports.ts';
-import { buildPushPayload, sendRecordedPush } from './push-send.ts';
+import { sendRecordedPush } from './push-send.ts';
 
 /** What withdrawing needs. */
 export interface WithdrawDeps {
@@ -150,7 +148,6 @@ const tryWithdrawal = async (
         message,
         entry.pushKey,
         push,
-        await payloadOf(message, push, deps),
         deps,
         'resolved before its withdrawal'
       );
@@ -237,15 +234,3 @@ const tryWithdrawal = async (
   await deps.outbox.delete(entry.messageId, entry.pushKey);
   return { outcome: 'withdrawn', msgId };
 };
-
-/** The push object a recorded push was sent with (same cid, same targets). */
-export const payloadOf = async (
-  message: Message,
-  push: PushRecord,
-  deps: Pick<WithdrawDeps, 'ackKey'>
-): Promise<PushPayload> =>
-  buildPushPayload(
-    message,
-    push,
-    ackTokenFor(await deps.ackKey.key(), message.messageId, message.to)
-  );

@@ -896,10 +896,9 @@ describe('runPushAttempt racing a logout', () => {
     expect(await deps.offline.list('user_b')).toHaveLength(1);
   });
 
-  // BUG (functions/domain/push-send.ts, sendRecordedPush): the push step
-  // writes JPush's answer over the record unconditionally, built from the
-  // record it read before the call, so the withdrawal the logout recorded
-  // meanwhile (withdrawnAt) is lost and the push is withdrawn a second time.
+  // Guards sendRecordedPush: JPush's answer is written into the record in
+  // place, so the withdrawal a logout recorded meanwhile (withdrawnAt)
+  // stays and the push is not withdrawn a second time.
   it('withdraws a push that a concurrent logout withdrew once, with one withdrawn entry', async () => {
     // Prepare
     const { deps, jpush, send, pushNow, message } = prepare();
