@@ -922,9 +922,9 @@ describe('runPushAttempt racing a logout', () => {
     );
   });
 
-  // BUG (same cause): with a session left elsewhere and the user back on the
-  // device before the push step reads the sessions again, nothing withdraws
-  // it a second time, and the record says pushed, not withdrawn.
+  // Same guard: with a session left elsewhere and the user back on the
+  // device before the push step reads the sessions again, nothing would
+  // withdraw it a second time, so the record must keep saying withdrawn.
   it('keeps the withdrawal of a push a logout withdrew while it was sent', async () => {
     // Prepare
     const { deps, jpush, send, pushNow, message } = prepare();
