@@ -86,11 +86,7 @@ export class DynamoMessageRepository implements MessageRepository {
       names[`#k${i}`] = entry.key;
       values[`:v${i}`] = entry.value;
       const path = `#m${i}.#k${i}`;
-      sets.push(
-        'onlyIfAbsent' in entry && entry.onlyIfAbsent
-          ? `${path} = if_not_exists(${path}, :v${i})`
-          : `${path} = :v${i}`
-      );
+      sets.push(`${path} = :v${i}`);
     });
     if (update.pushAnswer) {
       const { key, state, jpushMsgId } = update.pushAnswer;

@@ -101,6 +101,14 @@ export const checkReport = async (
   let pending: string[] = [];
   let latest: Message | undefined = current;
   const waitError = input.wait?.Error;
+  const key = attemptKey(input.delivery, input.attempt);
+  if (
+    (waitError === undefined || waitError === 'States.Timeout') &&
+    current.pushes[key] === undefined &&
+    current.attempts < input.attempt
+  ) {
+    return notBegun(current, input, deps);
+  }
   if (waitError !== undefined && waitError !== 'States.Timeout') {
     latest = await deps.messages.update(current.messageId, {
       timeline: [
@@ -113,7 +121,7 @@ export const checkReport = async (
       when: { delivery: input.delivery },
     });
   } else {
-    const push = current.pushes[attemptKey(input.delivery, input.attempt)];
+    const push = current.pushes[key];
     if (push?.state === 'pushed' && push.jpushMsgId !== undefined) {
       const report = await askReport(current, input, push, deps);
       delivered = report.delivered;
@@ -126,6 +134,58 @@ export const checkReport = async (
   return input.attempt >= input.maxAttempts
     ? { action: 'escalate', attempt: input.attempt, delivered, pending }
     : { action: 'push', attempt: input.attempt + 1, delivered, pending };
+};
+
+/**
+ * The Push step's wait ran out before the step had begun its attempt (a
+ * cold start, a slow DynamoDB or a JPush that held the step past the
+ * interval): nothing was pushed, so the attempt is not counted and runs
+ * again, as long as the message lives.
+ */
+const notBegun = async (
+  message: Message,
+  input: CheckReportInput,
+  deps: CheckReportDeps
+): Promise<CheckReportResult> => {
+  const none = { delivered: [], pending: [] };
+  const now = deps.clock.now();
+  const when = {
+    statusIn: ['sending', 'received'] as Message['status'][],
+    delivery: input.delivery,
+    notAcked: true,
+    attemptsAtMost: input.attempt - 1,
+  };
+  if (now.getTime() >= Date.parse(message.expiresAt)) {
+    await deps.messages.update(message.messageId, {
+      set: { status: 'expired' },
+      timeline: [
+        {
+          at: now.toISOString(),
+          event: 'expired',
+          detail: `attempt ${input.attempt} never began before the message's life ended`,
+        },
+      ],
+      when,
+    });
+    return { action: 'done', attempt: input.attempt, ...none };
+  }
+  const noted = await deps.messages.update(message.messageId, {
+    timeline: [
+      {
+        at: now.toISOString(),
+        event: 'retrying',
+        detail: `attempt ${input.attempt}: the push step had not begun when its wait of the interval ran out; running it again, not counted as an attempt`,
+      },
+    ],
+    when,
+  });
+  if (!noted) {
+    const latest = await deps.messages.get(message.messageId);
+    const state = stateOf(latest, input.delivery);
+    if (state !== 'in-flight')
+      return { action: state, attempt: input.attempt, ...none };
+  }
+  return { action: 'push', attempt: input.attempt, ...none };
 };
 
 const stateOf = (

@@ -25,7 +25,7 @@ export interface MessageUpdate {
   /** Entries to put in a map attribute. */
   readonly putInMap?: ReadonlyArray<
     | { map: 'deliveredTo'; key: string; value: string }
-    | { map: 'pushes'; key: string; value: PushRecord; onlyIfAbsent?: boolean }
+    | { map: 'pushes'; key: string; value: PushRecord }
     | { map: 'notified'; key: SmsChannel; value: string }
   >;
   /**

@@ -178,15 +178,9 @@ const attemptPush = async (
       }
     }
 
-    const earlier = message.pushes[key];
-    if (earlier) {
-      // A retried step: this attempt has pushed; wait with the new token.
-      const kept = await deps.messages.update(message.messageId, {
-        set: { taskToken: input.taskToken },
-        when,
-      });
-      return kept ? resultOf(earlier) : done;
-    }
+    // A retried step, or one run again after a slow step's wait ran out:
+    // this attempt has pushed; wait with the new token.
+    if (message.pushes[key]) return takeOver(input, key, when, deps, message);
 
     const now = deps.clock.now();
     const remainingSeconds = Math.floor(
@@ -239,10 +233,12 @@ const attemptPush = async (
     };
     const started = await deps.messages.update(message.messageId, {
       set: { attempts: input.attempt, taskToken: input.taskToken },
-      putInMap: [{ map: 'pushes', key, value: record, onlyIfAbsent: true }],
-      when,
+      putInMap: [{ map: 'pushes', key, value: record }],
+      // Another try of this step may have recorded the attempt meanwhile
+      // (a slow one whose wait ran out): its record is the push.
+      when: { ...when, pushAbsent: key },
     });
-    if (!started) return done;
+    if (!started) return takeOver(input, key, when, deps);
     const sent = await sendRecordedPush(started, key, record, deps);
     if (sent.record.state === 'pushed') {
       await withdrawFromDevicesLeft(sent.message, key, sent.record, deps);
@@ -268,6 +264,36 @@ const attemptPush = async (
     }
     throw error;
   }
+};
+
+/**
+ * The attempt's push is recorded already, by an earlier try of this step or
+ * by a slow one whose wait ran out meanwhile (it recorded first): this step
+ * waits for it with its own token.
+ */
+const takeOver = async (
+  input: PushAttemptInput,
+  key: string,
+  when: MessageUpdate['when'],
+  deps: PushAttemptDeps,
+  read?: Message
+): Promise<PushAttemptResult> => {
+  const done: PushAttemptResult = { outcome: 'done', targets: [] };
+  const message = read ?? (await deps.messages.get(input.messageId));
+  const earlier = message?.pushes[key];
+  if (!message || !earlier || !isPushable(message, input.delivery)) {
+    return done;
+  }
+  // A slow step whose wait ran out must not put its ended token over the
+  // token of the step that runs the attempt again.
+  if ((await deps.callbacks.heartbeat(input.taskToken)) === 'expired') {
+    return done;
+  }
+  const kept = await deps.messages.update(message.messageId, {
+    set: { taskToken: input.taskToken },
+    when,
+  });
+  return kept ? resultOf(earlier) : done;
 };
 
 /**

@@ -122,13 +122,15 @@ export class ServiceStack extends Stack {
       );
       return f;
     };
-    // Ends the Push step's wait (the task token kept with the attempt).
-    const endsWaits = (f: ServiceFunction) => {
+    // Ends the Push step's wait (the task token kept with the attempt); the
+    // Push step also asks whether its own wait still runs (a heartbeat)
+    // before it takes over an attempt another try of the step recorded.
+    const endsWaits = (
+      f: ServiceFunction,
+      actions = ['states:SendTaskSuccess']
+    ) => {
       f.fn.addToRolePolicy(
-        new PolicyStatement({
-          actions: ['states:SendTaskSuccess'],
-          resources: [stateMachineArn],
-        })
+        new PolicyStatement({ actions, resources: [stateMachineArn] })
       );
       return f;
     };
@@ -156,7 +158,7 @@ export class ServiceStack extends Stack {
     useJPush(push);
     signsAcks(push);
     startsDeliveries(push);
-    endsWaits(push);
+    endsWaits(push, ['states:SendTaskSuccess', 'states:SendTaskHeartbeat']);
     const checkReport = fn(
       'CheckReportFunction',
       'check-report',

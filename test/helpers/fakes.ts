@@ -75,9 +75,6 @@ export class InMemoryMessages implements MessageRepository {
     Object.assign(next, update.set ?? {});
     for (const entry of update.putInMap ?? []) {
       const map = next[entry.map] as Record<string, unknown>;
-      if ('onlyIfAbsent' in entry && entry.onlyIfAbsent && entry.key in map) {
-        continue;
-      }
       map[entry.key] = clone(entry.value);
     }
     if (update.pushAnswer) {

@@ -10,12 +10,12 @@ export const newUserId = (label = 'user'): string =>
   `${label}_${randomBytes(4).toString('hex')}`;
 
 /** A JSON request against the local API. */
-// biome-ignore lint/suspicious/noExplicitAny: test responses are asserted field by field
 export const api = async (
   system: Pick<LocalSystem, 'url'>,
   method: string,
   path: string,
   body?: unknown
+  // biome-ignore lint/suspicious/noExplicitAny: test responses are asserted field by field
 ): Promise<{ status: number; json: any; text: string }> => {
   const res = await fetch(`${system.url}${path}`, {
     // A request the system never answers fails the test, with its route,

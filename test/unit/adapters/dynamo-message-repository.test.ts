@@ -161,7 +161,7 @@ describe('DynamoMessageRepository', () => {
     const updated = await repository.update('m1', {
       set: { attempts: 2, taskToken: 'token-2' },
       putInMap: [
-        { map: 'pushes', key: '1.2', value: pendingPush, onlyIfAbsent: true },
+        { map: 'pushes', key: '1.2', value: pendingPush },
         { map: 'deliveredTo', key: 'rid1', value: '2026-11-27T08:01:00Z' },
       ],
       timeline: [event],
@@ -183,7 +183,7 @@ describe('DynamoMessageRepository', () => {
       ReturnValues: 'ALL_NEW',
       UpdateExpression:
         'SET #updatedAt = :updatedAt, #f_attempts = :f_attempts, #f_taskToken = :f_taskToken, ' +
-        '#m0.#k0 = if_not_exists(#m0.#k0, :v0), #m1.#k1 = :v1, ' +
+        '#m0.#k0 = :v0, #m1.#k1 = :v1, ' +
         '#timeline = list_append(if_not_exists(#timeline, :none), :timeline)',
       ConditionExpression:
         'attribute_exists(messageId) AND #status IN (:s0, :s1) AND #delivery = :delivery ' +

@@ -410,7 +410,13 @@ describe('checkReport', () => {
 
   it('asks JPush nothing when the attempt pushed nothing', async () => {
     // Prepare: attempt 2 found every device served and only waited.
-    const { deps, input } = await preparePushed();
+    const { deps, input, pushAttempt } = await preparePushed();
+    deps.jpush.statusAnswers.push({
+      [RID_A]: DeliveryStatus.delivered,
+      [RID_B]: DeliveryStatus.delivered,
+    });
+    await checkReport(input, deps);
+    expect(await pushAttempt(2)).toMatchObject({ outcome: 'awaiting-ack' });
 
     // Act
     const result = await checkReport({ ...input, attempt: 2 }, deps);
@@ -422,7 +428,71 @@ describe('checkReport', () => {
       delivered: [],
       pending: [],
     });
+    expect(deps.jpush.statusCalls).toHaveLength(1);
+  });
+
+  it('runs an attempt again, uncounted, when its wait ran out before the step began', async () => {
+    // Prepare: attempt 3 of 3 was started by the state machine, but its
+    // Lambda had not begun (cold, throttled, slow) when the interval ran out.
+    const { deps, messageId, input } = await preparePushed();
+
+    // Act
+    const result = await checkReport(
+      { ...input, attempt: 3, maxAttempts: 3 },
+      deps
+    );
+
+    // Assess: no escalation of a message the attempt never pushed.
+    expect(result).toEqual({
+      action: 'push',
+      attempt: 3,
+      delivered: [],
+      pending: [],
+    });
     expect(deps.jpush.statusCalls).toEqual([]);
+    const message = await deps.messages.get(messageId);
+    expect(message?.attempts).toBe(1);
+    expect(message?.timeline.at(-1)).toEqual({
+      at: '2026-11-27T08:01:00.000Z',
+      event: 'retrying',
+      detail:
+        'attempt 3: the push step had not begun when its wait of the interval ran out; running it again, not counted as an attempt',
+    });
+  });
+
+  it('expires a message whose attempt never began before its life ended', async () => {
+    // Prepare
+    const { deps, messageId, input } = await preparePushed();
+    const message = await deps.messages.get(messageId);
+    deps.clock.advance(
+      Date.parse(message?.expiresAt ?? '') - deps.clock.now().getTime()
+    );
+
+    // Act
+    const result = await checkReport({ ...input, attempt: 2 }, deps);
+
+    // Assess
+    expect(result).toMatchObject({ action: 'done', attempt: 2 });
+    const after = await deps.messages.get(messageId);
+    expect(after?.status).toBe('expired');
+    expect(after?.timeline.at(-1)).toMatchObject({
+      event: 'expired',
+      detail: "attempt 2 never began before the message's life ended",
+    });
+  });
+
+  it('waits again when a slow step began its attempt just as the wait ran out', async () => {
+    // Prepare: the state machine saw the timeout of attempt 2; its slow
+    // step then pushed.
+    const { deps, input, pushAttempt } = await preparePushed();
+    await pushAttempt(2);
+
+    // Act
+    const result = await checkReport({ ...input, attempt: 2 }, deps);
+
+    // Assess: the attempt counted; the report of its push decides.
+    expect(result).toMatchObject({ action: 'push', attempt: 3 });
+    expect(deps.jpush.statusCalls).toHaveLength(1);
   });
 
   it('asks JPush nothing about a push that reached no device (1011)', async () => {

@@ -281,6 +281,67 @@ describe('runPushAttempt', () => {
     expect(deps.callbacks.succeeded).toEqual([]);
   });
 
+  it('lets a slow step whose wait ran out neither push nor take the wait from the step that runs its attempt again', async () => {
+    // Prepare: the slow step stalls fetching its cid past the interval; the
+    // cycle then runs the attempt again with a new token.
+    const { deps, push, message } = await prepare();
+    const fetchCid = deps.cids.next.bind(deps.cids);
+    let release = () => {};
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let calls = 0;
+    deps.cids.next = async () => {
+      calls += 1;
+      if (calls === 1) await stalled;
+      return fetchCid();
+    };
+    const slow = push(1, 'task-token-slow');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    deps.callbacks.ended.add('task-token-slow');
+
+    // Act
+    const rerun = await push(1, 'task-token-rerun');
+    release();
+    const late = await slow;
+
+    // Assess
+    expect(rerun.outcome).toBe('pushed');
+    expect(late.outcome).toBe('done');
+    expect(deps.jpush.pushes).toHaveLength(1);
+    expect((await message()).taskToken).toBe('task-token-rerun');
+  });
+
+  it('takes over the wait of an attempt a slow step recorded, when its own wait still runs', async () => {
+    // Prepare: a slow step recorded and pushed attempt 1 after the rerun
+    // step read the message.
+    const { deps, push, message } = await prepare();
+    const fetchCid = deps.cids.next.bind(deps.cids);
+    let release = () => {};
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let calls = 0;
+    deps.cids.next = async () => {
+      calls += 1;
+      if (calls === 1) await stalled;
+      return fetchCid();
+    };
+    const rerun = push(1, 'task-token-rerun');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+
+    // Act
+    const slow = await push(1, 'task-token-slow');
+    release();
+    const result = await rerun;
+
+    // Assess: one push; the live step waits on it with its token.
+    expect(slow.outcome).toBe('pushed');
+    expect(result).toEqual(slow);
+    expect(deps.jpush.pushes).toHaveLength(1);
+    expect((await message()).taskToken).toBe('task-token-rerun');
+  });
+
   it('resolves a push whose answer was lost by sending it again with its cid, taking no new cid', async () => {
     // Prepare: JPush pushed, but its answer never came back.
     const { deps, push, message } = await prepare();

@@ -211,7 +211,7 @@ describe('ServiceStack functions', () => {
     }
   });
 
-  it('allows states:StartExecution and states:SendTaskSuccess only on the delivery state machine', () => {
+  it('allows states:StartExecution, SendTaskSuccess and SendTaskHeartbeat only on the delivery state machine', () => {
     // Prepare
     const machineArn = `:stateMachine:${stateMachineName}`;
     const statesActionsOf = (fnId: string) =>
@@ -230,9 +230,11 @@ describe('ServiceStack functions', () => {
     // Assess
     expect(grants.length).toBeGreaterThan(0);
     for (const grant of grants) {
-      expect(['states:StartExecution', 'states:SendTaskSuccess']).toEqual(
-        expect.arrayContaining(actionsOf([grant]))
-      );
+      expect([
+        'states:StartExecution',
+        'states:SendTaskSuccess',
+        'states:SendTaskHeartbeat',
+      ]).toEqual(expect.arrayContaining(actionsOf([grant])));
       const targets = Array.isArray(grant.Resource)
         ? grant.Resource
         : [grant.Resource];
@@ -246,6 +248,12 @@ describe('ServiceStack functions', () => {
       [functionId('PushFunction'), functionId('AckMessageFunction')].sort()
     );
     expect(statesActionsOf(functionId('GetMessageFunction'))).toEqual([]);
+    // Only the Push step asks whether its own wait still runs.
+    expect(
+      functionIds().filter((id) =>
+        statesActionsOf(id).includes('states:SendTaskHeartbeat')
+      )
+    ).toEqual([functionId('PushFunction')]);
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       StateMachineName: stateMachineName,
     });
