@@ -20,6 +20,8 @@ export interface LocalRoute {
   readonly paramNames: readonly string[];
   /** The function's `LocalEntry`, e.g. `functions/handlers/ack-message.ts`. */
   readonly entry: string;
+  /** The function's logical id in the template. */
+  readonly functionId: string;
   /** AWS_IAM or NONE, as on AWS (local mode does not check signatures). */
   readonly authorizationType: string;
 }
@@ -62,7 +64,7 @@ export const routesFromTemplate = (template: CfnTemplate): LocalRoute[] => {
       ? (resources[functionId]?.Metadata as Record<string, unknown> | undefined)
           ?.LocalEntry
       : undefined;
-    if (typeof entry !== 'string') {
+    if (typeof entry !== 'string' || functionId === undefined) {
       throw new Error(`Route ${routeKey}: its function has no LocalEntry.`);
     }
     const [method = 'GET', path = '/'] = routeKey.split(' ');
@@ -84,6 +86,7 @@ export const routesFromTemplate = (template: CfnTemplate): LocalRoute[] => {
       pattern,
       paramNames,
       entry,
+      functionId,
       authorizationType: String(props.AuthorizationType ?? 'NONE'),
     });
   }

@@ -114,6 +114,8 @@ const getAttValue = (
         return arn('states', `stateMachine:${id}`);
       case 'AWS::SecretsManager::Secret':
         return arn('secretsmanager', `secret:${id}`);
+      case 'AWS::KMS::Key':
+        return arn('kms', `key/${id}`);
       default: {
         const service = type.split('::')[1]?.toLowerCase() ?? 'local';
         return arn(service, id);
@@ -265,6 +267,23 @@ const resolveValue = (value: unknown, ctx: ResolveContext): unknown => {
   }
   return out;
 };
+
+/**
+ * Resolves the CloudFormation intrinsics of a value the way the local engine
+ * does (see {@link extractStateMachine}): what a function's environment, a
+ * policy document or a definition refers to gets one local value everywhere.
+ * @param value a template fragment
+ * @param templates templates by stack name
+ * @param stackName the stack the fragment belongs to
+ * @param prefix the table name prefix
+ * @throws on intrinsics with no local meaning (Fn::If, Fn::GetAZs, …)
+ */
+export const resolveIntrinsics = (
+  value: unknown,
+  templates: Record<string, CfnTemplate>,
+  stackName: string,
+  prefix = ''
+): unknown => resolveValue(value, { templates, stackName, prefix });
 
 const isTemplate = (value: unknown): value is CfnTemplate =>
   typeof value === 'object' &&

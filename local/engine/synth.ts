@@ -62,25 +62,46 @@ export const synthTemplates = (
 ): Record<string, CfnTemplate> => {
   const outdir = mkdtempSync(join(tmpdir(), 'local-synth-'));
   try {
-    const app = new App({
-      outdir,
-      context: {
-        ...readCdkJsonContext(),
-        ...options.context,
-        [BUNDLING_STACKS_CONTEXT]: [],
-        ...(options.failOnValidationErrors === false
-          ? { [FAIL_ON_VALIDATION_ERRORS_CONTEXT]: false }
-          : {}),
-      },
-    });
-    (options.build ?? buildApp)(app);
-    const assembly = app.synth();
-    const templates: Record<string, CfnTemplate> = {};
-    for (const stack of assembly.stacks) {
-      templates[stack.stackName] = stack.template as CfnTemplate;
-    }
-    return templates;
+    return synthInto(outdir, options, false);
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
+};
+
+/**
+ * Synthesizes the app as `cdk synth` does, Lambda bundles included (esbuild
+ * runs), into `outdir`, which the caller removes.
+ * @param outdir the cloud assembly directory: templates and `asset.*`
+ * bundles
+ * @param options extra context, the app builder, validation strictness
+ * @returns templates by stack name
+ */
+export const synthWithBundles = (
+  outdir: string,
+  options: SynthOptions = {}
+): Record<string, CfnTemplate> => synthInto(outdir, options, true);
+
+const synthInto = (
+  outdir: string,
+  options: SynthOptions,
+  bundle: boolean
+): Record<string, CfnTemplate> => {
+  const app = new App({
+    outdir,
+    context: {
+      ...readCdkJsonContext(),
+      ...options.context,
+      ...(bundle ? {} : { [BUNDLING_STACKS_CONTEXT]: [] }),
+      ...(options.failOnValidationErrors === false
+        ? { [FAIL_ON_VALIDATION_ERRORS_CONTEXT]: false }
+        : {}),
+    },
+  });
+  (options.build ?? buildApp)(app);
+  const assembly = app.synth();
+  const templates: Record<string, CfnTemplate> = {};
+  for (const stack of assembly.stacks) {
+    templates[stack.stackName] = stack.template as CfnTemplate;
+  }
+  return templates;
 };

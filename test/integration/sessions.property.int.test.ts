@@ -521,7 +521,12 @@ describe('sessions under random interleavings and JPush faults (local system, JP
         const problems = await runScenario(s);
         if (problems.length > 0) throw new Error(problems.join('\n'));
       }),
-      { numRuns: NUM_RUNS, ...(seed === undefined ? {} : { seed }) }
+      {
+        numRuns: NUM_RUNS,
+        ...(seed === undefined ? {} : { seed }),
+        // FC_NO_SHRINK=1 reports the first failure as found, at once.
+        ...(process.env.FC_NO_SHRINK === '1' ? { endOnFailure: true } : {}),
+      }
     );
     console.info(`${runs} runs in ${Date.now() - started} ms`);
 

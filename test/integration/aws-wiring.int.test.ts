@@ -1,0 +1,503 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  LOCAL_ACCOUNT,
+  LOCAL_REGION,
+  resolveIntrinsics,
+} from '../../local/engine/extract.ts';
+import {
+  type BundledSystem,
+  startBundledSystem,
+} from '../helpers/bundled-system.ts';
+import {
+  evaluate,
+  grantsOf,
+  impliedCalls,
+  resourcePolicyOf,
+  rolesOf,
+  usesGrant,
+} from '../helpers/iam-simulation.ts';
+import {
+  eventually,
+  newRegistrationId,
+  newUserId,
+} from '../helpers/local-system.ts';
+
+// The synthesized esbuild bundles, each in its own process with the
+// environment its template resource gives it, run one whole delivery cycle
+// against loopback AWS endpoints (dynalite, the local engine over the Step
+// Functions protocol, SNS and Secrets Manager over theirs) and the JPush
+// simulator over HTTP. Every AWS call they make is recorded for the IAM
+// checks in iam-simulation below.
+let system: BundledSystem;
+
+beforeAll(async () => {
+  system = await startBundledSystem();
+}, 240_000);
+
+afterAll(async () => {
+  await system?.close();
+});
+
+const statusOf = async (messageId: string) => {
+  const res = await system.api('GET', `/v1/messages/${messageId}`);
+  return res.json as {
+    status: string;
+    timeline: Array<{ event: string; detail?: string }>;
+  };
+};
+
+const settled = (messageId: string, status: string) =>
+  eventually(
+    async () =>
+      (await statusOf(messageId)).status === status ? true : undefined,
+    `${messageId} to be ${status}`,
+    30_000
+  );
+
+describe('the synthesized bundles, run as Lambda runs them', () => {
+  const user = newUserId('bundle');
+  const phone = newRegistrationId();
+
+  it('logs in, sends, pushes through JPush and ends the cycle at the ACK', async () => {
+    // Prepare
+    system.simulator.setDevice(phone, { platform: 'android', online: true });
+
+    // Act
+    const login = await system.api('POST', '/v1/sessions', {
+      userId: user,
+      registrationId: phone,
+      platform: 'android',
+    });
+    const sent = await system.api('POST', '/v1/messages', {
+      to: user,
+      body: 'Order 1009 shipped',
+      policy: { intervalSeconds: 5, maxAttempts: 2 },
+    });
+    const messageId = String(sent.json.messageId);
+    const push = await eventually(
+      () =>
+        system.simulator
+          .getDevice(phone)
+          ?.received.find((p) => p.extras.messageId === messageId),
+      'the push to reach the phone'
+    );
+    const ack = await system.api('POST', `/v1/messages/${messageId}/ack`, {
+      token: push.extras.ackToken,
+    });
+
+    // Assess
+    expect(login.status).toBe(200);
+    expect(sent).toMatchObject({ status: 202, json: { status: 'sending' } });
+    expect(ack.status).toBe(204);
+    await settled(messageId, 'acknowledged');
+    await eventually(
+      () =>
+        system.stateMachine
+          .listExecutions({ statusFilter: 'SUCCEEDED' })
+          .some((e) => e.name.startsWith(messageId))
+          ? true
+          : undefined,
+      'the execution to end at the ACK'
+    );
+  }, 60_000);
+
+  it('asks the Report API, pushes again and escalates by SMS when no ACK comes', async () => {
+    // Prepare: the phone is off; JPush keeps the push.
+    system.simulator.setDevice(phone, { online: false });
+
+    // Act
+    const sent = await system.api('POST', '/v1/messages', {
+      to: user,
+      body: 'Your code is 4711',
+      policy: { intervalSeconds: 1, maxAttempts: 2 },
+      escalation: { onCall: true, smsTo: '+15555550123' },
+    });
+    const messageId = String(sent.json.messageId);
+    await settled(messageId, 'escalated');
+
+    const sms = await eventually(() => {
+      const published = system.aws.published.filter((p) =>
+        p.message.includes('Your code is 4711')
+      );
+      return published.length === 2 ? published : undefined;
+    }, 'the on-call and the recipient SMS');
+
+    // Assess
+    const events = (await statusOf(messageId)).timeline.map((e) => e.event);
+    expect(events).toEqual(expect.arrayContaining(['pushed', 'report']));
+    expect(events.filter((e) => e === 'pushed')).toHaveLength(2);
+    expect(sms.map((p) => p.topicArn ?? p.phoneNumber).sort()).toEqual(
+      [
+        expect.stringMatching(/^arn:aws:sns:.*OnCallTopic/),
+        '+15555550123',
+      ].sort()
+    );
+  }, 60_000);
+
+  it('stores for a logged-out user, withdraws at logout, and delivers at the next login', async () => {
+    // Prepare
+    system.simulator.setDevice(phone, { online: true });
+
+    // Act
+    const logout = await system.api('DELETE', `/v1/sessions/${user}/${phone}`);
+    const sent = await system.api('POST', '/v1/messages', {
+      to: user,
+      body: 'While you were away',
+      policy: { intervalSeconds: 5, maxAttempts: 2 },
+    });
+    const messageId = String(sent.json.messageId);
+    const login = await system.api('POST', '/v1/sessions', {
+      userId: user,
+      registrationId: phone,
+      platform: 'android',
+    });
+    const push = await eventually(
+      () =>
+        system.simulator
+          .getDevice(phone)
+          ?.received.find((p) => p.extras.messageId === messageId),
+      'the stored message to be pushed at login'
+    );
+    await system.api('POST', `/v1/messages/${messageId}/ack`, {
+      token: push.extras.ackToken,
+    });
+    const history = await system.api('GET', `/v1/users/${user}/messages`);
+    const sweep = await system.invoke('WithdrawSweeper', {
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      detail: {},
+    });
+
+    // Assess
+    expect(logout.status).toBe(204);
+    expect(sent.json.status).toBe('stored');
+    expect(login.status).toBe(200);
+    await settled(messageId, 'acknowledged');
+    expect(history.status).toBe(200);
+    expect(
+      (history.json.items as Array<{ messageId: string }>).map(
+        (i) => i.messageId
+      )
+    ).toContain(messageId);
+    expect(sweep).toBeDefined();
+  }, 60_000);
+
+  it('waits for a 429 window and resolves a push whose answer was lost, with its cid', async () => {
+    // Prepare: JPush answers the push 429, then loses the answer of the
+    // next one after acting.
+    system.simulator.setDevice(phone, { online: true });
+    system.simulator.injectFaults(
+      {
+        path: '/v3/push',
+        method: 'POST',
+        status: 429,
+        code: 2002,
+        headers: { 'X-Rate-Limit-Remaining': '0', 'X-Rate-Limit-Reset': '1' },
+      },
+      { path: '/v3/push', method: 'POST', afterActing: true }
+    );
+    const from = system.simulator.requests().length;
+    const faultOf = (kind: string) => () =>
+      system.simulator
+        .requests()
+        .slice(from)
+        .some((r) => r.fault === kind)
+        ? true
+        : undefined;
+
+    // Act
+    const sent = await system.api('POST', '/v1/messages', {
+      to: user,
+      body: 'Paced and lost',
+      policy: { intervalSeconds: 5, maxAttempts: 2 },
+    });
+    const messageId = String(sent.json.messageId);
+    await eventually(faultOf('scripted'), 'the 429');
+    await eventually(faultOf('lost-response'), 'the lost answer', 30_000);
+    const copies = await eventually(
+      () => {
+        const found = (
+          system.simulator.getDevice(phone)?.received ?? []
+        ).filter((p) => p.extras.messageId === messageId);
+        return found.length > 0 ? found : undefined;
+      },
+      'the push to reach the phone',
+      30_000
+    );
+    await system.api('POST', `/v1/messages/${messageId}/ack`, {
+      token: copies[0]?.extras.ackToken,
+    });
+
+    // Assess: one copy, paced rather than failed.
+    await settled(messageId, 'acknowledged');
+    expect(copies).toHaveLength(1);
+    const events = (await statusOf(messageId)).timeline.map((e) => e.event);
+    expect(events).toContain('paced');
+    expect(events).not.toContain('push-failed');
+  }, 90_000);
+
+  it('switches accounts on a device, retrying the withdrawal JPush failed', async () => {
+    // Prepare: the user has a push on the phone; JPush fails withdrawals.
+    const other = newUserId('bundle');
+    const sent = await system.api('POST', '/v1/messages', {
+      to: user,
+      body: 'For the first account only',
+      policy: { intervalSeconds: 30, maxAttempts: 2 },
+    });
+    const messageId = String(sent.json.messageId);
+    await eventually(
+      () =>
+        system.simulator
+          .getDevice(phone)
+          ?.received.find((p) => p.extras.messageId === messageId),
+      'the push to reach the phone'
+    );
+    system.simulator.injectFaults({
+      path: /^\/v3\/push\/\d+$/,
+      method: 'DELETE',
+      status: 500,
+      // More than the client's own retries within one call.
+      times: 6,
+    });
+
+    // Act: another account logs in on the phone; later the sweeper runs.
+    const login = await system.api('POST', '/v1/sessions', {
+      userId: other,
+      registrationId: phone,
+      platform: 'android',
+    });
+    const withdrawn = () =>
+      system.simulator
+        .getDevice(phone)
+        ?.received.find((p) => p.extras.messageId === messageId)?.withdrawn
+        ? true
+        : undefined;
+    const before = withdrawn();
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await system.invoke('WithdrawSweeper', {
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      detail: {},
+    });
+
+    // Assess
+    expect(login.status).toBe(200);
+    expect(before).toBeUndefined();
+    expect(withdrawn()).toBe(true);
+    const status = (await statusOf(messageId)).status;
+    expect(['stored', 'sending']).toContain(status);
+  }, 60_000);
+
+  it('turns bad input into a 4xx JSON error, in the bundle too', async () => {
+    // Act
+    const res = await system.api('POST', '/v1/messages', { to: '' });
+
+    // Assess
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ error: { code: expect.any(String) } });
+  });
+});
+
+/** Calls the Lambda service makes with a function's role, not its code. */
+const RUNTIME_CALLS: Array<{ action: RegExp; why: string }> = [
+  {
+    action: /^logs:(CreateLogStream|PutLogEvents)$/,
+    why: 'the runtime writes the logs',
+  },
+  {
+    action: /^xray:(PutTraceSegments|PutTelemetryRecords)$/,
+    why: "Lambda's X-Ray daemon sends the traces",
+  },
+  {
+    action:
+      /^dynamodb:(DescribeStream|GetRecords|GetShardIterator|ListStreams)$/,
+    why: 'the event source mapping reads the stream',
+  },
+  {
+    action: /^sqs:(SendMessage|GetQueueAttributes|GetQueueUrl)$/,
+    why: "the event source mapping sends failed batches to the consumer's dead-letter queue",
+  },
+];
+
+describe('IAM, as AWS evaluates it, for every call the bundles and the state machine made', () => {
+  const callers = () => {
+    const roleOfCaller = new Map(
+      system.functions.map((f) => [f.logicalId, f.roleLogicalId])
+    );
+    roleOfCaller.set(system.stateMachineRoleId, system.stateMachineRoleId);
+    return roleOfCaller;
+  };
+  const withImplied = () =>
+    system.calls.flatMap((call) => [
+      { ...call, context: {} as Record<string, string> },
+      ...impliedCalls(system.templates, call),
+    ]);
+
+  it('allows every call each function and the state machine made', async () => {
+    // Prepare
+    const roles = rolesOf(system.templates);
+    const roleOfCaller = callers();
+    const calls = withImplied();
+
+    // Act
+    const denied: string[] = [];
+    for (const call of calls) {
+      const role = roles.get(roleOfCaller.get(call.caller) ?? '');
+      if (!role) {
+        denied.push(`${call.caller}: no role for this caller`);
+        continue;
+      }
+      for (const resource of call.resources) {
+        const { decision, detail } = await evaluate({
+          principal: role.roleArn,
+          action: call.action,
+          resource,
+          context: call.context,
+          identityPolicies: role.policies,
+          ...(resourcePolicyOf(system.templates, resource)
+            ? { resourcePolicy: resourcePolicyOf(system.templates, resource) }
+            : {}),
+        });
+        if (decision !== 'Allowed') {
+          denied.push(
+            `${call.caller} ${call.action} ${resource}: ${decision}${detail ? ` ${detail}` : ''}`
+          );
+        }
+      }
+    }
+
+    // Assess
+    const kinds = new Set(calls.map((c) => c.action));
+    expect(kinds).toEqual(
+      expect.objectContaining({ size: expect.any(Number) })
+    );
+    for (const action of [
+      'dynamodb:UpdateItem',
+      'states:StartExecution',
+      'states:SendTaskSuccess',
+      'sns:Publish',
+      'kms:GenerateDataKey',
+      'secretsmanager:GetSecretValue',
+      'lambda:InvokeFunction',
+    ]) {
+      expect([...kinds]).toContain(action);
+    }
+    expect([...new Set(denied)]).toEqual([]);
+  });
+
+  it('lets every alarm notify through its encrypted topic', async () => {
+    // Prepare
+    const all = Object.entries(system.templates).flatMap(([stackName, t]) =>
+      Object.entries(t.Resources ?? {})
+        .filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm')
+        .map(([id, r]) => ({ stackName, id, r }))
+    );
+
+    // Act
+    const denied: string[] = [];
+    for (const { stackName, id, r } of all) {
+      const props = resolveIntrinsics(
+        r.Properties,
+        system.templates,
+        stackName
+      ) as { AlarmActions?: string[]; AlarmName?: string };
+      const alarmArn = `arn:aws:cloudwatch:${LOCAL_REGION}:${LOCAL_ACCOUNT}:alarm:${props.AlarmName ?? id}`;
+      const context = {
+        'aws:SourceArn': alarmArn,
+        'aws:SourceAccount': LOCAL_ACCOUNT,
+      };
+      for (const topicArn of props.AlarmActions ?? []) {
+        const publish = {
+          caller: 'cloudwatch.amazonaws.com',
+          action: 'sns:Publish',
+          resources: [topicArn],
+          ok: true,
+        };
+        for (const call of [
+          { ...publish, context },
+          ...impliedCalls(system.templates, publish).map((c) => ({
+            ...c,
+            context: { ...c.context, ...context },
+          })),
+        ]) {
+          const resource = call.resources[0] as string;
+          const policy = resourcePolicyOf(system.templates, resource);
+          const { decision } = await evaluate({
+            principal: 'cloudwatch.amazonaws.com',
+            action: call.action,
+            resource,
+            context: call.context,
+            identityPolicies: [],
+            ...(policy ? { resourcePolicy: policy } : {}),
+          });
+          if (decision !== 'Allowed') {
+            denied.push(`${id} ${call.action} ${resource}: ${decision}`);
+          }
+        }
+      }
+    }
+
+    // Assess
+    expect(all.length).toBeGreaterThan(0);
+    expect(denied).toEqual([]);
+  });
+
+  it('allows each function nothing beyond what it used', () => {
+    // Prepare
+    const roles = rolesOf(system.templates);
+    const calls = withImplied();
+
+    // Act
+    const unused: string[] = [];
+    for (const fn of system.functions) {
+      const role = roles.get(fn.roleLogicalId);
+      const own = calls.filter((c) => c.caller === fn.logicalId);
+      for (const grant of grantsOf(role as NonNullable<typeof role>)) {
+        if (RUNTIME_CALLS.some((r) => r.action.test(grant.action))) continue;
+        if (own.some((call) => usesGrant(grant, call))) continue;
+        unused.push(`${fn.logicalId}: ${grant.action} on ${grant.resource}`);
+      }
+    }
+
+    // Assess
+    expect(unused).toEqual([]);
+  });
+
+  it('denies a call whose grant was removed from the template', async () => {
+    // Prepare: the Push function's role without its grants on the messages
+    // table.
+    const push = system.functions.find((f) => f.logicalId.startsWith('Push'));
+    const role = rolesOf(system.templates).get(push?.roleLogicalId ?? '');
+    const update = system.calls.find(
+      (c) => c.caller === push?.logicalId && c.action === 'dynamodb:UpdateItem'
+    );
+    const resource = update?.resources[0] ?? '';
+    const stripped = (role?.policies ?? []).map(({ name, policy }) => ({
+      name,
+      policy: {
+        ...policy,
+        Statement: policy.Statement.filter(
+          (s) => ![s.Resource].flat().some((r) => String(r) === resource)
+        ),
+      },
+    }));
+
+    // Act
+    const before = await evaluate({
+      principal: role?.roleArn ?? '',
+      action: 'dynamodb:UpdateItem',
+      resource,
+      identityPolicies: role?.policies ?? [],
+    });
+    const after = await evaluate({
+      principal: role?.roleArn ?? '',
+      action: 'dynamodb:UpdateItem',
+      resource,
+      identityPolicies: stripped,
+    });
+
+    // Assess
+    expect(before.decision).toBe('Allowed');
+    expect(after.decision).toBe('ImplicitlyDenied');
+  });
+});
