@@ -301,7 +301,11 @@ export const startLocalSystem = async (
       ackKey: { key: async () => ackKey },
       clock,
       // Withdrawal retries keep pace with the state machine's time scale.
-      withdrawRetry: { baseMs: 2_000 * timeScale, maxMs: 300_000 * timeScale },
+      withdrawRetry: {
+        baseMs: 2_000 * timeScale,
+        maxMs: 300_000 * timeScale,
+        windowScale: timeScale,
+      },
     };
 
     const extracted = extractStateMachine(templates);

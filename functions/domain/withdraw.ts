@@ -21,7 +21,16 @@ export interface WithdrawDeps {
   readonly ackKey: AckKeySource;
   readonly clock: Clock;
   /** Backoff between tries. @default 2 s doubling, at most 5 min */
-  readonly withdrawRetry?: { readonly baseMs: number; readonly maxMs: number };
+  readonly withdrawRetry?: {
+    readonly baseMs: number;
+    readonly maxMs: number;
+    /**
+     * How long one of JPush's rate-limit seconds lasts here: the local
+     * mode's time scale, where the simulator's windows run in policy time.
+     * @default 1
+     */
+    readonly windowScale?: number;
+  };
 }
 
 /** What became of a withdrawal. */
@@ -43,7 +52,10 @@ export interface WithdrawResult {
   readonly reason?: string;
 }
 
-const DEFAULT_RETRY = { baseMs: 2_000, maxMs: 300_000 };
+const DEFAULT_RETRY: NonNullable<WithdrawDeps['withdrawRetry']> = {
+  baseMs: 2_000,
+  maxMs: 300_000,
+};
 
 /**
  * Withdraws one push, durably.
@@ -183,7 +195,7 @@ const tryWithdrawal = async (
     const tries = entry.tries + 1;
     const backoff =
       error instanceof JPushRateLimitError && error.rateLimit?.resetSeconds
-        ? error.rateLimit.resetSeconds * 1000
+        ? error.rateLimit.resetSeconds * 1000 * (retry.windowScale ?? 1)
         : Math.min(retry.maxMs, retry.baseMs * 2 ** (tries - 1));
     const nextAt = new Date(deps.clock.now().getTime() + backoff);
     await deps.outbox.put({ ...entry, tries, nextAt: nextAt.toISOString() });

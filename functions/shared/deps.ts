@@ -42,6 +42,7 @@ import {
   type TaskCallbacks,
   type WithdrawalOutbox,
 } from '../domain/ports.ts';
+import type { WithdrawDeps } from '../domain/withdraw.ts';
 import { requireEnv } from './env.ts';
 import { tracer } from './powertools.ts';
 
@@ -67,7 +68,7 @@ export interface AppDeps {
   readonly ackKey: AckKeySource;
   readonly clock: Clock;
   /** Backoff of withdrawal retries. @default 2 s doubling, at most 5 min */
-  readonly withdrawRetry?: { readonly baseMs: number; readonly maxMs: number };
+  readonly withdrawRetry?: WithdrawDeps['withdrawRetry'];
 }
 
 /** Names of the tables, as the stacks pass them in environment variables. */
