@@ -7,7 +7,7 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import {
   NodejsFunction,
@@ -19,6 +19,15 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The DynamoDB actions the functions make. */
+export type DynamoAction =
+  | 'GetItem'
+  | 'PutItem'
+  | 'UpdateItem'
+  | 'DeleteItem'
+  | 'Query'
+  | 'BatchGetItem';
 
 /** Props of {@link ServiceFunction}. */
 export interface ServiceFunctionProps
@@ -120,23 +129,35 @@ export class ServiceFunction extends Construct {
   }
 
   /**
-   * Grants access to a table and passes its name in an environment variable.
-   * @param access 'read' or 'readWrite'
+   * Grants exactly the DynamoDB actions the function's code makes on a
+   * table, and passes the table's name in an environment variable. The
+   * bundle-cycle test (test/integration/aws-wiring.int.test.ts) fails on an
+   * action the code makes that is not listed, and on one listed that no
+   * path uses.
+   * @param actions DynamoDB API names, e.g. `['GetItem', 'UpdateItem']`
    */
   bindTable(props: {
     table: ITable;
-    access: 'read' | 'readWrite';
+    actions: readonly DynamoAction[];
     envVar: string;
   }): this {
-    if (props.access === 'read') props.table.grantReadData(this.fn);
-    else props.table.grantReadWriteData(this.fn);
+    props.table.grant(this.fn, ...props.actions.map((a) => `dynamodb:${a}`));
     this.fn.addEnvironment(props.envVar, props.table.tableName);
     return this;
   }
 
-  /** Grants read access to a secret and passes its ARN (never its value). */
+  /**
+   * Grants reading a secret's value (GetSecretValue, nothing else) and
+   * passes its ARN, never its value.
+   */
   bindSecret(props: { secret: ISecret; envVar: string }): this {
-    props.secret.grantRead(this.fn);
+    this.fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [props.secret.secretArn],
+      })
+    );
+    props.secret.encryptionKey?.grantDecrypt(this.fn);
     this.fn.addEnvironment(props.envVar, props.secret.secretArn);
     return this;
   }

@@ -40,7 +40,10 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../config.ts';
 import { DeliveryStateMachine } from '../constructs/delivery-state-machine.ts';
-import { ServiceFunction } from '../constructs/service-function.ts';
+import {
+  type DynamoAction,
+  ServiceFunction,
+} from '../constructs/service-function.ts';
 import type { DataStack } from './data-stack.ts';
 
 /** Props of {@link ServiceStack}. */
@@ -79,11 +82,14 @@ export class ServiceStack extends Stack {
       pacing: [data.pacing, 'PACING_TABLE_NAME'],
       withdrawals: [data.withdrawals, 'WITHDRAWALS_TABLE_NAME'],
     } as const;
-    /** A function with access to the tables it names, and nothing else. */
+    /**
+     * A function with the DynamoDB actions it makes on the tables it names,
+     * and nothing else.
+     */
     const fn = (
       id: string,
       handlerName: string,
-      access: Partial<Record<keyof typeof tables, 'read' | 'readWrite'>>,
+      access: Partial<Record<keyof typeof tables, readonly DynamoAction[]>>,
       timeout = 10
     ) => {
       const f = new ServiceFunction(this, id, {
@@ -93,9 +99,9 @@ export class ServiceStack extends Stack {
         logRemovalPolicy: config.removalPolicy,
         logLevel: config.logLevel,
       });
-      for (const [name, level] of Object.entries(access)) {
+      for (const [name, actions] of Object.entries(access)) {
         const [table, envVar] = tables[name as keyof typeof tables];
-        f.bindTable({ table, access: level, envVar });
+        f.bindTable({ table, actions, envVar });
       }
       return f;
     };
@@ -147,11 +153,13 @@ export class ServiceStack extends Stack {
       'PushFunction',
       'push',
       {
-        messages: 'readWrite',
-        sessions: 'read',
-        offline: 'readWrite',
-        pacing: 'readWrite',
-        withdrawals: 'readWrite',
+        messages: ['GetItem', 'UpdateItem'],
+        sessions: ['Query'],
+        // Back to the offline store when no session is left, and out of it
+        // at once when one came back meanwhile.
+        offline: ['PutItem', 'Query', 'DeleteItem'],
+        pacing: ['GetItem', 'UpdateItem'],
+        withdrawals: ['PutItem', 'DeleteItem'],
       },
       30
     );
@@ -162,7 +170,10 @@ export class ServiceStack extends Stack {
     const checkReport = fn(
       'CheckReportFunction',
       'check-report',
-      { messages: 'readWrite', pacing: 'readWrite' },
+      {
+        messages: ['GetItem', 'UpdateItem'],
+        pacing: ['GetItem', 'UpdateItem'],
+      },
       30
     );
     useJPush(checkReport);
@@ -183,7 +194,7 @@ export class ServiceStack extends Stack {
     const escalate = fn(
       'EscalateFunction',
       'escalate',
-      { messages: 'readWrite' },
+      { messages: ['UpdateItem'] },
       30
     );
     escalate.fn.addEnvironment('ON_CALL_TOPIC_ARN', this.onCallTopic.topicArn);
@@ -214,10 +225,16 @@ export class ServiceStack extends Stack {
     const withdrawSweeper = fn(
       'WithdrawSweeperFunction',
       'withdraw-sweeper',
-      { messages: 'readWrite', withdrawals: 'readWrite', pacing: 'readWrite' },
+      {
+        messages: ['GetItem', 'UpdateItem'],
+        withdrawals: ['Query', 'PutItem', 'DeleteItem'],
+        pacing: ['GetItem', 'UpdateItem'],
+      },
       60
     );
     useJPush(withdrawSweeper);
+    // A withdrawal of a push whose answer was lost sends it again first
+    // (same cid, same payload, ACK token included) to learn its msg_id.
     signsAcks(withdrawSweeper);
     const sweepSchedule = new Rule(this, 'WithdrawSweepSchedule', {
       description: 'Retries the withdrawals JPush has not confirmed yet.',
@@ -233,18 +250,20 @@ export class ServiceStack extends Stack {
     // The API.
     const sendMessage = startsDeliveries(
       fn('SendMessageFunction', 'send-message', {
-        messages: 'readWrite',
-        sessions: 'read',
-        offline: 'readWrite',
-        history: 'readWrite',
+        messages: ['PutItem', 'GetItem', 'UpdateItem'],
+        sessions: ['Query'],
+        offline: ['PutItem'],
+        history: ['PutItem'],
       })
     );
     const getMessage = fn('GetMessageFunction', 'get-message', {
-      messages: 'read',
+      messages: ['GetItem'],
     });
     const ackMessage = endsWaits(
       signsAcks(
-        fn('AckMessageFunction', 'ack-message', { messages: 'readWrite' })
+        fn('AckMessageFunction', 'ack-message', {
+          messages: ['GetItem', 'UpdateItem'],
+        })
       )
     );
 
@@ -252,30 +271,35 @@ export class ServiceStack extends Stack {
     // previous user's), which withdraws pushes and may put messages back in
     // the offline store; login drains it. Both therefore start deliveries
     // (a re-stored message whose user logged in meanwhile starts at once).
-    const sessionFunction = (id: string, handlerName: string) =>
-      startsDeliveries(
-        useJPush(
-          fn(
-            id,
-            handlerName,
-            {
-              messages: 'readWrite',
-              sessions: 'readWrite',
-              devices: 'readWrite',
-              offline: 'readWrite',
-              history: 'read',
-              pacing: 'readWrite',
-              withdrawals: 'readWrite',
-            },
-            30
-          )
-        )
-      );
-    const login = signsAcks(sessionFunction('LoginFunction', 'login'));
-    const logout = signsAcks(sessionFunction('LogoutFunction', 'logout'));
+    const sessionFunction = (
+      id: string,
+      handlerName: string,
+      access: Parameters<typeof fn>[2]
+    ) => signsAcks(startsDeliveries(useJPush(fn(id, handlerName, access, 30))));
+    // A logout, and the login that ends another user's session on the
+    // device, withdraw that user's recent pushes (history → messages) and
+    // put what is still undelivered back in the offline store.
+    const endsSessions = {
+      messages: ['GetItem', 'UpdateItem', 'BatchGetItem'],
+      history: ['Query'],
+      withdrawals: ['PutItem', 'DeleteItem'],
+      pacing: ['GetItem', 'UpdateItem'],
+    } as const;
+    const login = sessionFunction('LoginFunction', 'login', {
+      ...endsSessions,
+      sessions: ['PutItem', 'Query', 'DeleteItem'],
+      devices: ['GetItem', 'PutItem', 'DeleteItem'],
+      offline: ['Query', 'DeleteItem', 'PutItem'],
+    });
+    const logout = sessionFunction('LogoutFunction', 'logout', {
+      ...endsSessions,
+      sessions: ['Query', 'DeleteItem'],
+      devices: ['GetItem', 'DeleteItem'],
+      offline: ['PutItem', 'Query', 'DeleteItem'],
+    });
     const history = fn('HistoryFunction', 'list-history', {
-      history: 'read',
-      messages: 'read',
+      history: ['Query'],
+      messages: ['BatchGetItem'],
     });
 
     // Outcome metrics from the messages table's stream: escalations and

@@ -319,6 +319,58 @@ const RUNTIME_CALLS: Array<{ action: RegExp; why: string }> = [
   },
 ];
 
+/**
+ * Grants for paths the cycle above does not reach, with the path. The
+ * check below fails on any other unused grant, and on an entry here that
+ * names no grant any more.
+ */
+const NOT_REACHED_BY_THE_CYCLE: Record<string, string> = {
+  'PushFunction dynamodb:PutItem OfflineStoreTable':
+    'no session left at push time: the message goes back to the offline store',
+  'PushFunction dynamodb:Query OfflineStoreTable':
+    'a session came back while it was stored again: drained at once',
+  'PushFunction dynamodb:DeleteItem OfflineStoreTable':
+    'a session came back while it was stored again: drained at once',
+  'PushFunction states:StartExecution PushDelivery':
+    'a session came back while it was stored again: a new delivery starts',
+  'PushFunction dynamodb:DeleteItem WithdrawalsTable':
+    'a device was left while its push was sent, and JPush confirmed the withdrawal',
+  'PushFunction states:SendTaskHeartbeat PushDelivery':
+    'a try of the Push step takes over an attempt another try recorded',
+  'WithdrawSweeperFunction dynamodb:GetItem PacingTable':
+    "the shared pacing reads the window when a reservation's condition fails",
+  'LogoutFunction dynamodb:GetItem PacingTable':
+    "the shared pacing reads the window when a reservation's condition fails",
+  'WithdrawSweeperFunction secretsmanager:GetSecretValue AckSigningKey':
+    'a withdrawal of a push whose answer was lost sends it again with its cid first',
+  'LogoutFunction secretsmanager:GetSecretValue AckSigningKey':
+    'a withdrawal of a push whose answer was lost sends it again with its cid first',
+  'LoginFunction dynamodb:GetItem MessagesTable':
+    'draining a stored message whose update found it changed reads it again',
+  'LogoutFunction dynamodb:GetItem MessagesTable':
+    'draining a stored message whose update found it changed reads it again',
+  'LoginFunction dynamodb:DeleteItem WithdrawalsTable':
+    'JPush confirms at once the withdrawal of the previous user’s push',
+  'LogoutFunction dynamodb:PutItem OfflineStoreTable':
+    'the last session ends while a message is in flight: stored again',
+  'LogoutFunction dynamodb:Query OfflineStoreTable':
+    'a session came back while it was stored again: drained at once',
+  'LogoutFunction dynamodb:DeleteItem OfflineStoreTable':
+    'a session came back while it was stored again: drained at once',
+  'LogoutFunction states:StartExecution PushDelivery':
+    'a session came back while it was stored again: a new delivery starts',
+};
+
+/** `<function> <action> <resource>` without the generated suffixes. */
+const grantKey = (logicalId: string, action: string, resource: string) =>
+  [
+    logicalId.replace(/[0-9A-F]{8}$/, ''),
+    action,
+    (resource.split(/[:/]/).at(-1) ?? resource)
+      .replace(/[0-9A-F]{8}$/, '')
+      .replace(/-[a-z]+$/, ''),
+  ].join(' ');
+
 describe('IAM, as AWS evaluates it, for every call the bundles and the state machine made', () => {
   const callers = () => {
     const roleOfCaller = new Map(
@@ -449,18 +501,27 @@ describe('IAM, as AWS evaluates it, for every call the bundles and the state mac
 
     // Act
     const unused: string[] = [];
+    const granted = new Set<string>();
     for (const fn of system.functions) {
       const role = roles.get(fn.roleLogicalId);
       const own = calls.filter((c) => c.caller === fn.logicalId);
       for (const grant of grantsOf(role as NonNullable<typeof role>)) {
         if (RUNTIME_CALLS.some((r) => r.action.test(grant.action))) continue;
+        granted.add(grantKey(fn.logicalId, grant.action, grant.resource));
         if (own.some((call) => usesGrant(grant, call))) continue;
-        unused.push(`${fn.logicalId}: ${grant.action} on ${grant.resource}`);
+        unused.push(grantKey(fn.logicalId, grant.action, grant.resource));
       }
     }
 
     // Assess
-    expect(unused).toEqual([]);
+    // (Whether the cycle reaches a listed path may vary from run to run;
+    // each entry must still name a grant that exists.)
+    expect(unused.filter((key) => !(key in NOT_REACHED_BY_THE_CYCLE))).toEqual(
+      []
+    );
+    expect(
+      Object.keys(NOT_REACHED_BY_THE_CYCLE).filter((key) => !granted.has(key))
+    ).toEqual([]);
   });
 
   it('denies a call whose grant was removed from the template', async () => {
