@@ -14,6 +14,7 @@ import type {
 import type { MessageStatus } from '../domain/message.ts';
 import type { AppDeps } from '../shared/deps.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
+import { METRIC } from '../shared/names.ts';
 import { logger, metrics } from '../shared/powertools.ts';
 
 /** The metric each status change counts. */
@@ -23,18 +24,27 @@ const METRIC_OF: Partial<Record<MessageStatus, string>> = {
   acknowledged: 'MessageAcknowledged',
   escalated: 'MessageEscalated',
   expired: 'MessageExpired',
-  failed: 'MessageFailed',
+  failed: METRIC.MessageFailed,
 };
 
-type Image = { status?: MessageStatus; ackedAt?: string; messageId?: string };
+type Image = {
+  status?: MessageStatus;
+  ackedAt?: string;
+  messageId?: string;
+  timeline?: { event?: string }[];
+};
 
 const imageOf = (image: Record<string, unknown> | undefined): Image =>
   image ? (unmarshall(image as Record<string, AttributeValue>) as Image) : {};
 
+const eventsIn = (image: Image, event: string): number =>
+  (image.timeline ?? []).filter((e) => e.event === event).length;
+
 /**
  * The metrics one change of a message stands for: one per new status
- * (`MessageEscalated`, `MessageFailed`, ...), and `MessageAcknowledgedLate`
- * for an ACK that came after the message had ended.
+ * (`MessageEscalated`, `MessageFailed`, ...), `MessageAcknowledgedLate` for
+ * an ACK that came after the message had ended, and `EscalationSmsFailed`
+ * for each `sms-failed` event the change added to the timeline.
  * @param record a DynamoDB stream record of the messages table
  */
 export const outcomeMetricsOf = (record: DynamoDBRecord): string[] => {
@@ -53,16 +63,20 @@ export const outcomeMetricsOf = (record: DynamoDBRecord): string[] => {
   ) {
     found.push('MessageAcknowledgedLate');
   }
+  // The timeline only grows (list_append): what the change added is the
+  // difference of the counts.
+  const smsFailed =
+    eventsIn(after, 'sms-failed') - eventsIn(before, 'sms-failed');
+  for (let i = 0; i < smsFailed; i++) found.push(METRIC.EscalationSmsFailed);
   return found;
 };
 
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
 /**
- * Counts message outcomes from the messages table's stream, so that the
- * outcomes decided by the state machine's direct integrations (escalated,
- * failed) are counted like the ones decided in functions. Reports partial
- * batch failures.
+ * Counts message outcomes from the messages table's stream, so that every
+ * outcome is counted from what was recorded on the message, whichever step
+ * recorded it (an SMS that failed included). Reports partial batch failures.
  */
 export const createHandler =
   (_deps: AppDeps) =>

@@ -26,7 +26,11 @@ import {
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaFunctionTarget } from 'aws-cdk-lib/aws-events-targets';
-import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import {
+  type IRole,
+  PolicyStatement,
+  ServicePrincipal,
+} from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import {
@@ -38,6 +42,11 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { SmsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import {
+  METRIC,
+  METRICS_NAMESPACE,
+  SERVICE_NAME,
+} from '../../functions/shared/names.ts';
 import type { EnvironmentConfig } from '../config.ts';
 import { DeliveryStateMachine } from '../constructs/delivery-state-machine.ts';
 import {
@@ -58,6 +67,11 @@ export class ServiceStack extends Stack {
   public readonly api: HttpApi;
   public readonly delivery: DeliveryStateMachine;
   public readonly onCallTopic: Topic;
+  /**
+   * Tells the operators that the on-call path itself failed (an SMS whose
+   * publish failed); its own key, so it does not fail with the on-call one.
+   */
+  public readonly opsTopic: Topic;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
@@ -98,6 +112,12 @@ export class ServiceStack extends Stack {
         logRetention: config.logRetention,
         logRemovalPolicy: config.removalPolicy,
         logLevel: config.logLevel,
+        // What the alarms watch: the namespace and dimension are the ones
+        // they are built with, not only the construct's defaults.
+        environment: {
+          POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+          POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        },
       });
       for (const [name, actions] of Object.entries(access)) {
         const [table, envVar] = tables[name as keyof typeof tables];
@@ -333,9 +353,34 @@ export class ServiceStack extends Stack {
         onFailure: new SqsDlq(streamFailures),
       })
     );
-    const alarmAction = new SnsAction(this.onCallTopic);
-    const alarm = (id: string, metric: IMetric, description: string) =>
-      new Alarm(this, id, {
+    // The ops topic tells that the on-call path failed, so it shares
+    // nothing with it but the numbers; operators subscribe more endpoints.
+    this.opsTopic = new Topic(this, 'OpsTopic', {
+      displayName: 'Push delivery operations',
+      masterKey: new Key(this, 'OpsTopicKey', {
+        enableKeyRotation: true,
+        description:
+          'Encrypts the ops topic, which reports failed on-call SMS; apart from the on-call key so as not to fail with it.',
+      }),
+      enforceSSL: true,
+    });
+    for (const phone of config.onCallPhoneNumbers) {
+      this.opsTopic.addSubscription(new SmsSubscription(phone));
+    }
+    // Alarms. Each has a name, so that the key and topic policies below can
+    // name exactly the alarms that may use them (an ARN taken from the alarm
+    // would make the key depend on the alarm, which depends on the topic,
+    // which depends on the key).
+    const alarmsOf = new Map<Topic, string[]>();
+    const alarm = (
+      id: string,
+      topic: Topic,
+      metric: IMetric,
+      description: string
+    ) => {
+      const alarmName = `PushDelivery-${id}-${config.stage}`;
+      new Alarm(this, `${id}Alarm`, {
+        alarmName,
         metric,
         threshold: 1,
         evaluationPeriods: 1,
@@ -343,30 +388,82 @@ export class ServiceStack extends Stack {
           ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: TreatMissingData.NOT_BREACHING,
         alarmDescription: description,
-      }).addAlarmAction(alarmAction);
-    alarm(
-      'MessagesFailedAlarm',
+      }).addAlarmAction(new SnsAction(topic));
+      alarmsOf.set(topic, [...(alarmsOf.get(topic) ?? []), alarmName]);
+    };
+    const outcome = (metricName: string) =>
       new Metric({
-        namespace: 'PushDelivery',
-        metricName: 'MessageFailed',
-        dimensionsMap: { service: 'push-delivery' },
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { service: SERVICE_NAME },
         statistic: 'Sum',
         period: Duration.minutes(5),
-      }),
+      });
+    alarm(
+      'MessagesFailed',
+      this.onCallTopic,
+      outcome(METRIC.MessageFailed),
       'JPush refused messages for good (check the JPush credentials and payloads).'
     );
     alarm(
-      'DeliveryExecutionsFailedAlarm',
+      'DeliveryExecutionsFailed',
+      this.onCallTopic,
       this.delivery.stateMachine.metricFailed({ period: Duration.minutes(5) }),
       'Delivery executions failed: messages may be stuck; see the state machine logs.'
     );
     alarm(
-      'OutcomeStreamFailuresAlarm',
+      'OutcomeStreamFailures',
+      this.onCallTopic,
       streamFailures.metricApproximateNumberOfMessagesVisible({
         period: Duration.minutes(5),
       }),
       'The outcome metrics consumer could not process stream records.'
     );
+    // Not through the on-call topic: when publishing to it fails (its key,
+    // its policy, the topic itself), this alarm must still be heard.
+    alarm(
+      'SmsFailed',
+      this.opsTopic,
+      outcome(METRIC.EscalationSmsFailed),
+      'An escalation SMS could not be sent (the on-call topic or the recipient number); see the sms-failed events in the message timelines.'
+    );
+    // CloudWatch publishes as cloudwatch.amazonaws.com, which no IAM policy
+    // can allow: the topic policy (which replaces SNS's default one) and the
+    // key policy must, for these alarms of this account only.
+    for (const [topic, alarmNames] of alarmsOf) {
+      const conditions = {
+        StringEquals: { 'aws:SourceAccount': this.account },
+        ArnEquals: {
+          'aws:SourceArn': alarmNames.map((name) =>
+            this.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: name,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            })
+          ),
+        },
+      };
+      const cloudWatch = new ServicePrincipal('cloudwatch.amazonaws.com');
+      topic.addToResourcePolicy(
+        new PolicyStatement({
+          sid: 'AlarmsPublish',
+          principals: [cloudWatch],
+          actions: ['sns:Publish'],
+          resources: [topic.topicArn],
+          conditions,
+        })
+      );
+      topic.masterKey?.addToResourcePolicy(
+        new PolicyStatement({
+          sid: 'AlarmsPublishToTheEncryptedTopic',
+          principals: [cloudWatch],
+          actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+          resources: ['*'],
+          conditions,
+        })
+      );
+    }
 
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
       retention: config.logRetention,
@@ -429,18 +526,11 @@ export class ServiceStack extends Stack {
       true
     );
     if (ackRoute) {
-      Validations.of(ackRoute).acknowledge(
-        {
-          id: 'AwsSolutions-APIG4',
-          reason:
-            'The app ACK route is authorized by the HMAC token that only the pushed device holds; it is checked in constant time by the function.',
-        },
-        {
-          id: 'AwsSolutions-COG4',
-          reason:
-            'Mobile apps acknowledge with the per-message HMAC token, not a Cognito identity.',
-        }
-      );
+      Validations.of(ackRoute).acknowledge({
+        id: 'AwsSolutions-APIG4',
+        reason:
+          'The app ACK route is authorized by the HMAC token that only the pushed device holds; it is checked in constant time by the function.',
+      });
     }
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
@@ -448,6 +538,7 @@ export class ServiceStack extends Stack {
       value: this.delivery.stateMachine.stateMachineArn,
     });
     new CfnOutput(this, 'OnCallTopicArn', { value: this.onCallTopic.topicArn });
+    new CfnOutput(this, 'OpsTopicArn', { value: this.opsTopic.topicArn });
     new CfnOutput(this, 'MessagesTableName', {
       value: data.messages.tableName,
     });

@@ -6,6 +6,7 @@ import {
   outcomeMetricsOf,
 } from '../../../functions/handlers/outcome-metrics.ts';
 import type { AppDeps } from '../../../functions/shared/deps.ts';
+import { METRIC } from '../../../functions/shared/names.ts';
 import { metrics } from '../../../functions/shared/powertools.ts';
 
 const record = (
@@ -48,7 +49,7 @@ describe('outcome metrics from the messages stream', () => {
     const found = [escalated, failed, timelineOnly].map(outcomeMetricsOf);
 
     // Assess
-    expect(found).toEqual([['MessageEscalated'], ['MessageFailed'], []]);
+    expect(found).toEqual([['MessageEscalated'], [METRIC.MessageFailed], []]);
   });
 
   it('counts an ACK after the message ended as late, and an ordinary ACK as acknowledged', () => {
@@ -71,6 +72,60 @@ describe('outcome metrics from the messages stream', () => {
     expect(outcomeMetricsOf(onTime)).toEqual(['MessageAcknowledged']);
   });
 
+  it('counts each sms-failed event a change added to the timeline, once', () => {
+    // Prepare
+    const escalated = [
+      { at: '2026-11-27T08:00:00Z', event: 'escalated' },
+    ] as const;
+    const onCallFailed = {
+      at: '2026-11-27T08:00:01Z',
+      event: 'sms-failed',
+      detail: 'to the on-call topic: KMSAccessDeniedException: denied',
+    };
+    const recipientFailed = {
+      at: '2026-11-27T08:00:02Z',
+      event: 'sms-failed',
+      detail: 'to the recipient at +15555550123: InvalidParameter: bad number',
+    };
+    const sent = { at: '2026-11-27T08:00:03Z', event: 'sms-sent' };
+    const m = { messageId: 'm1', status: 'escalated' };
+    const first = record(
+      { ...m, timeline: [...escalated] },
+      { ...m, timeline: [...escalated, onCallFailed] }
+    );
+    const second = record(
+      { ...m, timeline: [...escalated, onCallFailed] },
+      { ...m, timeline: [...escalated, onCallFailed, recipientFailed] }
+    );
+    const sentAfter = record(
+      { ...m, timeline: [...escalated, onCallFailed, recipientFailed] },
+      { ...m, timeline: [...escalated, onCallFailed, recipientFailed, sent] }
+    );
+    const both = record(
+      { messageId: 'm2', status: 'received' },
+      {
+        messageId: 'm2',
+        status: 'escalated',
+        timeline: [...escalated, onCallFailed, recipientFailed],
+      }
+    );
+
+    // Act
+    const found = [first, second, sentAfter, both].map(outcomeMetricsOf);
+
+    // Assess
+    expect(found).toEqual([
+      [METRIC.EscalationSmsFailed],
+      [METRIC.EscalationSmsFailed],
+      [],
+      [
+        'MessageEscalated',
+        METRIC.EscalationSmsFailed,
+        METRIC.EscalationSmsFailed,
+      ],
+    ]);
+  });
+
   it('emits the metrics of a batch and reports no failures', async () => {
     // Prepare
     const added = vi
@@ -88,6 +143,15 @@ describe('outcome metrics from the messages stream', () => {
           { messageId: 'm2', status: 'escalated' },
           '2'
         ),
+        record(
+          { messageId: 'm3', status: 'escalated', timeline: [] },
+          {
+            messageId: 'm3',
+            status: 'escalated',
+            timeline: [{ at: '2026-11-27T08:00:00Z', event: 'sms-failed' }],
+          },
+          '3'
+        ),
       ],
     };
 
@@ -99,6 +163,7 @@ describe('outcome metrics from the messages stream', () => {
     expect(added.mock.calls.map((c) => c[0])).toEqual([
       'MessageStored',
       'MessageEscalated',
+      METRIC.EscalationSmsFailed,
     ]);
   });
 });

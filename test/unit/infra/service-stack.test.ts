@@ -2,6 +2,11 @@ import { createRequire } from 'node:module';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  METRIC,
+  METRICS_NAMESPACE,
+  SERVICE_NAME,
+} from '../../../functions/shared/names.ts';
 import { buildApp } from '../../../infra/app.ts';
 import type { CfnTemplate } from '../../../local/dynamo.ts';
 import { extractStateMachine } from '../../../local/engine/index.ts';
@@ -20,10 +25,13 @@ type Resource = {
   Metadata?: Record<string, unknown>;
 };
 type Statement = {
+  Sid?: string;
   Action: string | string[];
   Effect: string;
+  Principal?: unknown;
   Resource?: unknown;
   NotResource?: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
 };
 
 let template: Template;
@@ -58,10 +66,14 @@ const functionId = (name: string): string => {
 const statementsOf = (fnId: string): Statement[] => {
   const fn = resources[fnId];
   if (!fn) throw new Error(`No resource ${fnId}`);
-  const role = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })[
-    'Fn::GetAtt'
-  ][0];
-  return Object.values(resources)
+  return statementsOfRole(
+    (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]
+  );
+};
+
+/** Every IAM statement attached to a role, by its logical id. */
+const statementsOfRole = (role: string): Statement[] =>
+  Object.values(resources)
     .filter(
       (r) =>
         r.Type === 'AWS::IAM::Policy' &&
@@ -71,6 +83,12 @@ const statementsOf = (fnId: string): Statement[] => {
       (r) =>
         (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement
     );
+
+/** A resource's properties, by its logical id. */
+const propsOf = (id: string): Record<string, unknown> => {
+  const resource = resources[id];
+  if (!resource) throw new Error(`No resource ${id}`);
+  return resource.Properties;
 };
 
 const actionsOf = (statements: Statement[]) =>
@@ -496,5 +514,258 @@ describe('ServiceStack API', () => {
         ThrottlingBurstLimit: Match.anyValue(),
       }),
     });
+  });
+});
+
+describe('ServiceStack alarms and their topics', () => {
+  const CLOUDWATCH = { Service: 'cloudwatch.amazonaws.com' };
+
+  /** The logical id of the resource whose logical id starts with `name`. */
+  const idOf = (name: string, type: string): string => {
+    const ids = Object.entries(resources)
+      .filter(([id, r]) => r.Type === type && id.startsWith(name))
+      .map(([id]) => id);
+    if (ids.length !== 1) throw new Error(`${ids.length} ${type} ${name}`);
+    return ids[0] as string;
+  };
+  const topicId = (name: 'OnCallTopic' | 'OpsTopic') =>
+    idOf(name, 'AWS::SNS::Topic');
+  /** The key a topic is encrypted with, by its logical id. */
+  const keyOf = (topic: string): string =>
+    (propsOf(topic).KmsMasterKeyId as { 'Fn::GetAtt': [string, string] })[
+      'Fn::GetAtt'
+    ][0];
+  const alarms = () =>
+    Object.values(resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
+  /** The names of the alarms whose action is the topic. */
+  const alarmsNotifying = (topic: string): string[] =>
+    alarms()
+      .filter((a) =>
+        (a.Properties.AlarmActions as unknown[]).some(
+          (action) => JSON.stringify(action) === JSON.stringify({ Ref: topic })
+        )
+      )
+      .map((a) => String(a.Properties.AlarmName))
+      .sort();
+  /** An ARN as the template builds it, pseudo parameters as `${AWS::...}`. */
+  const render = (value: unknown): string => {
+    if (typeof value === 'string') return value;
+    const v = value as Record<string, unknown>;
+    if (typeof v.Ref === 'string') return `\${${v.Ref}}`;
+    if (Array.isArray(v['Fn::Join'])) {
+      const [separator, parts] = v['Fn::Join'] as [string, unknown[]];
+      return parts.map(render).join(separator);
+    }
+    return JSON.stringify(value);
+  };
+  const alarmArn = (name: string) =>
+    `arn:\${AWS::Partition}:cloudwatch:\${AWS::Region}:\${AWS::AccountId}:alarm:${name}`;
+  /** The statements of a key policy or of the topic policy of a topic. */
+  const keyPolicyOf = (key: string): Statement[] =>
+    (propsOf(key).KeyPolicy as { Statement: Statement[] }).Statement;
+  const topicPolicyOf = (topic: string): Statement[] =>
+    Object.values(resources)
+      .filter(
+        (r) =>
+          r.Type === 'AWS::SNS::TopicPolicy' &&
+          JSON.stringify(r.Properties.Topics) ===
+            JSON.stringify([{ Ref: topic }])
+      )
+      .flatMap(
+        (r) =>
+          (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement
+      );
+  const forCloudWatch = (statements: Statement[]) =>
+    statements.filter(
+      (s) => JSON.stringify(s.Principal) === JSON.stringify(CLOUDWATCH)
+    );
+  /** The alarm ARNs a statement's aws:SourceArn condition allows. */
+  const sourceArnsOf = (statement: Statement): string[] => {
+    const arns = statement.Condition?.ArnEquals?.['aws:SourceArn'];
+    if (!Array.isArray(arns)) throw new Error('No aws:SourceArn list');
+    return arns.map(render).sort();
+  };
+
+  it('lets the Escalate function use the on-call topic key for publishing, and no other key', () => {
+    // Prepare
+    const key = keyOf(topicId('OnCallTopic'));
+
+    // Act
+    const kms = statementsOf(functionId('EscalateFunction')).filter((s) =>
+      actionsOf([s]).some((a) => a.startsWith('kms:'))
+    );
+    const othersOnTheKey = functionIds()
+      .filter((id) => id !== functionId('EscalateFunction'))
+      .filter((id) => JSON.stringify(statementsOf(id)).includes(`"${key}"`));
+
+    // Assess
+    expect(kms).toEqual([
+      {
+        Effect: 'Allow',
+        Action: expect.arrayContaining(['kms:GenerateDataKey*', 'kms:Decrypt']),
+        Resource: { 'Fn::GetAtt': [key, 'Arn'] },
+      },
+    ]);
+    expect(actionsOf(kms).sort()).toEqual(
+      ['kms:Decrypt', 'kms:GenerateDataKey*'].sort()
+    );
+    expect(othersOnTheKey).toEqual([]);
+  });
+
+  it('gives the state machine role no sns:Publish and no KMS: the Escalate function sends the SMS', () => {
+    // Prepare
+    const machine = Object.values(resources).find(
+      (r) => r.Type === 'AWS::StepFunctions::StateMachine'
+    );
+    if (!machine) throw new Error('No state machine');
+    const role = (
+      machine.Properties.RoleArn as { 'Fn::GetAtt': [string, string] }
+    )['Fn::GetAtt'][0];
+
+    // Act
+    const actions = actionsOf(statementsOfRole(role));
+
+    // Assess
+    expect(actions.length).toBeGreaterThan(0);
+    expect(actions.filter((a) => /^(sns|kms):/i.test(a))).toEqual([]);
+    expect(actions.some((a) => a === '*' || a === 'sns:*')).toBe(false);
+  });
+
+  it('lets CloudWatch use each topic and its key for exactly the alarms that notify through it, from this account only', () => {
+    /** The one statement for CloudWatch, both conditions and nothing else. */
+    const cloudWatchMay = (
+      action: string | string[],
+      resource: unknown,
+      alarmCount: number
+    ) =>
+      Match.objectEquals({
+        Sid: Match.anyValue(),
+        Effect: 'Allow',
+        Principal: CLOUDWATCH,
+        Action: action,
+        Resource: resource,
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          ArnEquals: {
+            'aws:SourceArn': Array(alarmCount).fill(Match.anyValue()),
+          },
+        },
+      });
+    for (const topic of [topicId('OnCallTopic'), topicId('OpsTopic')]) {
+      // Prepare
+      const key = keyOf(topic);
+      const expected = alarmsNotifying(topic);
+
+      // Act
+      const keys = template.findResources('AWS::KMS::Key', {
+        Properties: {
+          KeyPolicy: {
+            Statement: Match.arrayWith([
+              cloudWatchMay(
+                ['kms:GenerateDataKey*', 'kms:Decrypt'],
+                '*',
+                expected.length
+              ),
+            ]),
+          },
+        },
+      });
+      const topicPolicies = template.findResources('AWS::SNS::TopicPolicy', {
+        Properties: {
+          Topics: [{ Ref: topic }],
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              cloudWatchMay('sns:Publish', { Ref: topic }, expected.length),
+            ]),
+          },
+        },
+      });
+      const statements = [
+        ...forCloudWatch(keyPolicyOf(key)),
+        ...forCloudWatch(topicPolicyOf(topic)),
+      ];
+
+      // Assess
+      expect(expected.length, topic).toBeGreaterThan(0);
+      expect(Object.keys(keys), topic).toContain(key);
+      expect(Object.keys(topicPolicies), topic).toHaveLength(1);
+      // One on the key, one on the topic: nothing broader for CloudWatch.
+      expect(statements, topic).toHaveLength(2);
+      for (const statement of statements) {
+        expect(sourceArnsOf(statement), topic).toEqual(expected.map(alarmArn));
+      }
+    }
+  });
+
+  it('names every alarm after the stage, so that the policies can name it', () => {
+    // Act
+    const names = alarms().map((a) => a.Properties.AlarmName);
+
+    // Assess
+    expect(names.length).toBe(4);
+    for (const name of names) {
+      expect(name).toMatch(/^PushDelivery-[A-Za-z]+-dev$/);
+    }
+  });
+
+  it('alarms on a failed escalation SMS through the ops topic, apart from the on-call topic and its key', () => {
+    // Prepare
+    const onCall = topicId('OnCallTopic');
+    const ops = topicId('OpsTopic');
+
+    // Act
+    const smsAlarms = alarms().filter(
+      (a) => a.Properties.MetricName === METRIC.EscalationSmsFailed
+    );
+
+    // Assess
+    expect(smsAlarms).toHaveLength(1);
+    expect(smsAlarms[0]?.Properties).toMatchObject({
+      AlarmName: 'PushDelivery-SmsFailed-dev',
+      Namespace: METRICS_NAMESPACE,
+      Dimensions: [{ Name: 'service', Value: SERVICE_NAME }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [{ Ref: ops }],
+    });
+    expect(alarmsNotifying(ops)).toEqual(['PushDelivery-SmsFailed-dev']);
+    expect(alarmsNotifying(onCall)).not.toContain('PushDelivery-SmsFailed-dev');
+    expect(keyOf(ops)).not.toBe(keyOf(onCall));
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      Description: Match.stringLikeRegexp('ops topic'),
+    });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [{ Ref: ops }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+    template.hasOutput('OpsTopicArn', { Value: { Ref: ops } });
+  });
+
+  it('watches the metric names and namespace the functions emit', () => {
+    // Act
+    const custom = alarms().filter(
+      (a) => a.Properties.Namespace === METRICS_NAMESPACE
+    );
+
+    // Assess
+    expect(custom.map((a) => a.Properties.MetricName).sort()).toEqual(
+      [METRIC.MessageFailed, METRIC.EscalationSmsFailed].sort()
+    );
+    for (const id of functionIds()) {
+      const env = (
+        propsOf(id).Environment as { Variables: Record<string, unknown> }
+      ).Variables;
+      expect(env.POWERTOOLS_METRICS_NAMESPACE, id).toBe(METRICS_NAMESPACE);
+      expect(env.POWERTOOLS_SERVICE_NAME, id).toBe(SERVICE_NAME);
+    }
   });
 });
