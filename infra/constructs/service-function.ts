@@ -124,7 +124,7 @@ export class ServiceFunction extends Construct {
     Validations.of(this.fn).acknowledge({
       id: 'Serverless-LambdaDLQ',
       reason:
-        'Invoked synchronously (API Gateway, Step Functions), where the caller gets the error and retries; a DLQ only catches asynchronous invocations.',
+        "Invoked synchronously (API Gateway, Step Functions, the stream's event source mapping, which has its own failure queue); the sweeper's scheduled runs leave what fails in the outbox table for the next minute.",
     });
   }
 
