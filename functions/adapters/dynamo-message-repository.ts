@@ -141,6 +141,11 @@ export class DynamoMessageRepository implements MessageRepository {
       names['#pushKey'] = when.pushAbsent;
       conditions.push('attribute_not_exists(#pushes.#pushKey)');
     }
+    if (when.pushCount !== undefined) {
+      names['#pushes'] = 'pushes';
+      values[':pushCount'] = when.pushCount;
+      conditions.push('size(#pushes) = :pushCount');
+    }
 
     try {
       const { Attributes } = await this.db.send(

@@ -51,6 +51,11 @@ export interface MessageUpdate {
     /** `pushes[key]` does not exist yet. */
     readonly pushAbsent?: string;
     /**
+     * `pushes` still holds this many records: no other step recorded a
+     * push since the message was read (the replaced msg_id is still right).
+     */
+    readonly pushCount?: number;
+    /**
      * No later attempt has begun (`attempts` ≤ this): a Push step that
      * outlived its wait cannot act after the next attempt's step started.
      */

@@ -124,9 +124,13 @@ export const runPushAttempt = async (
   return result;
 };
 
+/** How often a step that lost the race to record its push starts over. */
+const RECORD_RACES = 3;
+
 const attemptPush = async (
   input: PushAttemptInput,
-  deps: PushAttemptDeps
+  deps: PushAttemptDeps,
+  races = 0
 ): Promise<PushAttemptResult> => {
   const done: PushAttemptResult = { outcome: 'done', targets: [] };
   const found = await deps.messages.get(input.messageId);
@@ -234,11 +238,23 @@ const attemptPush = async (
     const started = await deps.messages.update(message.messageId, {
       set: { attempts: input.attempt, taskToken: input.taskToken },
       putInMap: [{ map: 'pushes', key, value: record }],
-      // Another try of this step may have recorded the attempt meanwhile
-      // (a slow one whose wait ran out): its record is the push.
-      when: { ...when, pushAbsent: key },
+      // Another try of this step may have recorded the attempt meanwhile (a
+      // slow one whose wait ran out): its record is the push. Or the step
+      // of the attempt before recorded its push after this one read the
+      // message: the msg_id to replace is then that push's, so start over.
+      when: {
+        ...when,
+        pushAbsent: key,
+        pushCount: Object.keys(message.pushes).length,
+      },
     });
-    if (!started) return takeOver(input, key, when, deps);
+    if (!started) {
+      const now = await deps.messages.get(message.messageId);
+      if (now?.pushes[key] || races >= RECORD_RACES) {
+        return takeOver(input, key, when, deps, now);
+      }
+      return attemptPush(input, deps, races + 1);
+    }
     const sent = await sendRecordedPush(started, key, record, deps);
     if (sent.record.state === 'pushed') {
       await withdrawFromDevicesLeft(sent.message, key, sent.record, deps);

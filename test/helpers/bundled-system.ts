@@ -170,12 +170,11 @@ export const startBundledSystem = async (
     const extracted = extractStateMachine(templates);
     const machineResource =
       templates[extracted.stackName]?.Resources?.[extracted.logicalId];
+    const machineProps = (machineResource?.Properties ?? {}) as {
+      RoleArn?: { 'Fn::GetAtt'?: [string] };
+    };
     const stateMachineRoleId = String(
-      (
-        machineResource?.Properties as {
-          RoleArn?: { 'Fn::GetAtt'?: [string] };
-        }
-      ).RoleArn?.['Fn::GetAtt']?.[0]
+      machineProps.RoleArn?.['Fn::GetAtt']?.[0]
     );
     const sms = new SmsSink();
     const mapper = createTaskMapper({

@@ -66,6 +66,12 @@ export class InMemoryMessages implements MessageRepository {
       return undefined;
     }
     if (
+      when.pushCount !== undefined &&
+      Object.keys(current.pushes).length !== when.pushCount
+    ) {
+      return undefined;
+    }
+    if (
       when.attemptsAtMost !== undefined &&
       current.attempts > when.attemptsAtMost
     ) {

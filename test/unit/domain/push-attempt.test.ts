@@ -342,6 +342,42 @@ describe('runPushAttempt', () => {
     expect((await message()).taskToken).toBe('task-token-rerun');
   });
 
+  it('starts over when the attempt before recorded its push after this step read the message, and replaces that push', async () => {
+    // Prepare: attempt 2's step reads the message, then stalls fetching a
+    // cid while attempt 1's slow step records and pushes.
+    const { deps, push, message } = await prepare();
+    const fetchCid = deps.cids.next.bind(deps.cids);
+    let release = () => {};
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let calls = 0;
+    deps.cids.next = async () => {
+      calls += 1;
+      if (calls === 1) await stalled;
+      return fetchCid();
+    };
+    const second = push(2, 'task-token-2');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+
+    // Act
+    const first = await push(1, 'task-token-1');
+    release();
+    const result = await second;
+
+    // Assess: one live copy: attempt 2 replaces attempt 1's push.
+    expect(first.outcome).toBe('pushed');
+    expect(result.outcome).toBe('pushed');
+    expect(deps.jpush.pushes).toHaveLength(2);
+    expect(deps.jpush.pushes[1]?.options?.override_msg_id).toBe(
+      first.jpushMsgId
+    );
+    expect(Object.keys((await message()).pushes).sort()).toEqual([
+      '1.1',
+      '1.2',
+    ]);
+  });
+
   it('resolves a push whose answer was lost by sending it again with its cid, taking no new cid', async () => {
     // Prepare: JPush pushed, but its answer never came back.
     const { deps, push, message } = await prepare();
