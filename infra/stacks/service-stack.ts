@@ -38,8 +38,7 @@ import {
   SqsDlq,
 } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
-import { Topic } from 'aws-cdk-lib/aws-sns';
-import { SmsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Subscription, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import {
@@ -198,6 +197,39 @@ export class ServiceStack extends Stack {
     );
     useJPush(checkReport);
 
+    // SMS that SNS could not hand to the carrier end here, from both topics
+    // (cdk-nag's Serverless-SNSRedrivePolicy); the ops topic's alarm below
+    // watches it.
+    const smsUndelivered = new Queue(this, 'SmsUndelivered', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(smsUndelivered).acknowledge(
+      {
+        id: 'AwsSolutions-SQS3',
+        reason:
+          'This queue is itself the dead-letter destination of the SMS subscriptions.',
+      },
+      {
+        id: 'Serverless-SQSRedrivePolicy',
+        reason:
+          'This queue is itself the dead-letter destination of the SMS subscriptions.',
+      }
+    );
+    // (SmsSubscription takes no dead-letter queue, so the subscription is
+    // built directly.)
+    const subscribeNumbers = (topic: Topic) =>
+      config.onCallPhoneNumbers.forEach(
+        (phone, i) =>
+          new Subscription(this, `${topic.node.id}Sms${i + 1}`, {
+            topic,
+            protocol: SubscriptionProtocol.SMS,
+            endpoint: phone,
+            deadLetterQueue: smsUndelivered,
+          })
+      );
+
     const topicKey = new Key(this, 'OnCallTopicKey', {
       enableKeyRotation: true,
       description: 'Encrypts the on-call escalation topic.',
@@ -207,9 +239,7 @@ export class ServiceStack extends Stack {
       masterKey: topicKey,
       enforceSSL: true,
     });
-    for (const phone of config.onCallPhoneNumbers) {
-      this.onCallTopic.addSubscription(new SmsSubscription(phone));
-    }
+    subscribeNumbers(this.onCallTopic);
 
     const escalate = fn(
       'EscalateFunction',
@@ -364,9 +394,7 @@ export class ServiceStack extends Stack {
       }),
       enforceSSL: true,
     });
-    for (const phone of config.onCallPhoneNumbers) {
-      this.opsTopic.addSubscription(new SmsSubscription(phone));
-    }
+    subscribeNumbers(this.opsTopic);
     // Alarms. Each has a name, so that the key and topic policies below can
     // name exactly the alarms that may use them (an ARN taken from the alarm
     // would make the key depend on the alarm, which depends on the topic,
@@ -418,6 +446,14 @@ export class ServiceStack extends Stack {
         period: Duration.minutes(5),
       }),
       'The outcome metrics consumer could not process stream records.'
+    );
+    alarm(
+      'SmsUndelivered',
+      this.opsTopic,
+      smsUndelivered.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+      }),
+      'SNS could not deliver an on-call or ops SMS to the carrier; the messages wait in the SmsUndelivered queue.'
     );
     // Not through the on-call topic: when publishing to it fails (its key,
     // its policy, the topic itself), this alarm must still be heard.

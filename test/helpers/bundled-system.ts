@@ -110,6 +110,8 @@ export const startBundledSystem = async (
         jpushPushBaseUrl: simulator.url,
         jpushReportBaseUrl: simulator.url,
         jpushDeviceBaseUrl: simulator.url,
+        // Test numbers (the 555-01xx range is reserved for fiction).
+        onCallPhoneNumbers: '+15555550100',
       },
     });
     const functions = bundledFunctions(templates, outdir);

@@ -237,6 +237,35 @@ describe('cdk-nag on the app', () => {
     expect(findings).toEqual([]);
   });
 
+  it('has no unacknowledged finding with on-call numbers subscribed either, each SMS subscription with a dead-letter queue', () => {
+    // Prepare: the deploy most users make.
+    const { app, outdir } = newApp(false);
+    app.node.setContext('onCallPhoneNumbers', '+15555550100,+15555550101');
+    const { service } = buildApp(app);
+
+    // Act
+    const findings = nagFindings(app, outdir);
+    const template = app.synth().getStackByName(service.stackName).template as {
+      Resources: Record<
+        string,
+        { Type: string; Properties: Record<string, unknown> }
+      >;
+    };
+    const subscriptions = Object.values(template.Resources).filter(
+      (r) => r.Type === 'AWS::SNS::Subscription'
+    );
+
+    // Assess: both topics, both numbers, each with its redrive policy.
+    expect(findings).toEqual([]);
+    expect(subscriptions).toHaveLength(4);
+    for (const sub of subscriptions) {
+      expect(sub.Properties.Protocol).toBe('sms');
+      expect(JSON.stringify(sub.Properties.RedrivePolicy)).toContain(
+        'SmsUndelivered'
+      );
+    }
+  });
+
   it('does not fail synthesis when validation errors fail it, as cdk synth does', () => {
     // Prepare
     const { app } = newApp(true);

@@ -702,7 +702,7 @@ describe('ServiceStack alarms and their topics', () => {
     const names = alarms().map((a) => a.Properties.AlarmName);
 
     // Assess
-    expect(names.length).toBe(4);
+    expect(names.length).toBe(5);
     for (const name of names) {
       expect(name).toMatch(/^PushDelivery-[A-Za-z]+-dev$/);
     }
@@ -729,7 +729,10 @@ describe('ServiceStack alarms and their topics', () => {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       AlarmActions: [{ Ref: ops }],
     });
-    expect(alarmsNotifying(ops)).toEqual(['PushDelivery-SmsFailed-dev']);
+    expect(alarmsNotifying(ops).sort()).toEqual([
+      'PushDelivery-SmsFailed-dev',
+      'PushDelivery-SmsUndelivered-dev',
+    ]);
     expect(alarmsNotifying(onCall)).not.toContain('PushDelivery-SmsFailed-dev');
     expect(keyOf(ops)).not.toBe(keyOf(onCall));
     template.hasResourceProperties('AWS::KMS::Key', {
