@@ -219,16 +219,16 @@ export class ServiceStack extends Stack {
     );
     // (SmsSubscription takes no dead-letter queue, so the subscription is
     // built directly.)
-    const subscribeNumbers = (topic: Topic) =>
-      config.onCallPhoneNumbers.forEach(
-        (phone, i) =>
-          new Subscription(this, `${topic.node.id}Sms${i + 1}`, {
-            topic,
-            protocol: SubscriptionProtocol.SMS,
-            endpoint: phone,
-            deadLetterQueue: smsUndelivered,
-          })
-      );
+    const subscribeNumbers = (topic: Topic) => {
+      config.onCallPhoneNumbers.forEach((phone, i) => {
+        new Subscription(this, `${topic.node.id}Sms${i + 1}`, {
+          topic,
+          protocol: SubscriptionProtocol.SMS,
+          endpoint: phone,
+          deadLetterQueue: smsUndelivered,
+        });
+      });
+    };
 
     const topicKey = new Key(this, 'OnCallTopicKey', {
       enableKeyRotation: true,
