@@ -23,7 +23,12 @@ export interface TimelineEvent {
   /** ISO 8601 UTC. */
   readonly at: string;
   readonly event: string;
+  /** For a person: what happened, in a sentence. */
   readonly detail?: string;
+  /** The attempt it belongs to, for push events. */
+  readonly attempt?: number;
+  /** JPush's msg_id of the push it is about, when JPush gave one. */
+  readonly jpushMsgId?: string;
 }
 
 /**

@@ -131,7 +131,17 @@ export const sendRecordedPush = async (
       state: next.state,
       ...(next.jpushMsgId === undefined ? {} : { jpushMsgId: next.jpushMsgId }),
     },
-    timeline: [{ at, event, detail }],
+    timeline: [
+      {
+        at,
+        event,
+        detail,
+        attempt: record.attempt,
+        ...(next.jpushMsgId === undefined
+          ? {}
+          : { jpushMsgId: next.jpushMsgId }),
+      },
+    ],
   });
   const recorded = updated?.pushes[key];
   return {

@@ -3,7 +3,7 @@ import {
   ScanCommand,
   type ScanCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
-import type { Message } from '../../functions/domain/message.ts';
+import type { Message, TimelineEvent } from '../../functions/domain/message.ts';
 import type { Session } from '../../functions/domain/ports.ts';
 import { documentClient } from '../../functions/shared/deps.ts';
 import type { LocalExecutionEvent } from '../engine/index.ts';
@@ -21,9 +21,6 @@ const BACKSTOP_MS = 1000;
 const DELIVERED_WAIT_MS = 3000;
 
 type DeliveredEvent = Extract<LiveEventBody, { kind: 'delivered' }>;
-
-const pushedMsgId = (detail: string | undefined): string | undefined =>
-  /JPush msg_id (\d+)/.exec(detail ?? '')?.[1];
 
 const tableName = (system: LocalSystem, prefix: string): string => {
   const data = Object.entries(system.templates).find(([name]) =>
@@ -271,10 +268,10 @@ export class SystemWatcher {
     this.poke();
   }
 
-  #notePushed(entry: { event: string; detail?: string }): void {
-    if (entry.event !== 'pushed') return;
-    const msgId = pushedMsgId(entry.detail);
-    if (msgId) this.#pushed.add(msgId);
+  #notePushed(entry: TimelineEvent): void {
+    if (entry.event === 'pushed' && entry.jpushMsgId) {
+      this.#pushed.add(entry.jpushMsgId);
+    }
   }
 
   async #scan(): Promise<void> {

@@ -822,9 +822,13 @@ describe('runPushAttempt', () => {
       at: '2026-11-27T23:30:00.000Z',
     });
     expect(jpushDate(new Date(record?.at ?? ''))).toBe('2026-11-28');
-    expect(stored.timeline.at(-1)).toMatchObject({
+    expect(stored.timeline.at(-1)).toEqual({
+      at: '2026-11-27T23:30:00.000Z',
       event: 'pushed',
       detail: `attempt 1 of 3: JPush msg_id ${result.jpushMsgId} to 1 device(s)`,
+      // Structured, for programs (the live view): no parsing of the prose.
+      attempt: 1,
+      jpushMsgId: result.jpushMsgId,
     });
   });
 });
