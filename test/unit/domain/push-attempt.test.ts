@@ -69,6 +69,25 @@ const prepare = async (
   return { deps, messageId, push, message };
 };
 
+/**
+ * Makes the first cid fetch wait until the returned function is called: the
+ * step that asks first stalls there, after it read the message.
+ */
+const stallFirstCid = (deps: { cids: { next(): Promise<string> } }) => {
+  const fetchCid = deps.cids.next.bind(deps.cids);
+  let release = () => {};
+  const stalled = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let calls = 0;
+  deps.cids.next = async () => {
+    calls += 1;
+    if (calls === 1) await stalled;
+    return fetchCid();
+  };
+  return () => release();
+};
+
 describe('runPushAttempt', () => {
   it('pushes to the registration ids of the current sessions, never to an alias', async () => {
     // Prepare
@@ -285,17 +304,7 @@ describe('runPushAttempt', () => {
     // Prepare: the slow step stalls fetching its cid past the interval; the
     // cycle then runs the attempt again with a new token.
     const { deps, push, message } = await prepare();
-    const fetchCid = deps.cids.next.bind(deps.cids);
-    let release = () => {};
-    const stalled = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let calls = 0;
-    deps.cids.next = async () => {
-      calls += 1;
-      if (calls === 1) await stalled;
-      return fetchCid();
-    };
+    const release = stallFirstCid(deps);
     const slow = push(1, 'task-token-slow');
     await new Promise((resolve) => setTimeout(resolve, 10));
     deps.callbacks.ended.add('task-token-slow');
@@ -316,17 +325,7 @@ describe('runPushAttempt', () => {
     // Prepare: a slow step recorded and pushed attempt 1 after the rerun
     // step read the message.
     const { deps, push, message } = await prepare();
-    const fetchCid = deps.cids.next.bind(deps.cids);
-    let release = () => {};
-    const stalled = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let calls = 0;
-    deps.cids.next = async () => {
-      calls += 1;
-      if (calls === 1) await stalled;
-      return fetchCid();
-    };
+    const release = stallFirstCid(deps);
     const rerun = push(1, 'task-token-rerun');
     await new Promise((resolve) => setTimeout(resolve, 10));
 
@@ -346,17 +345,7 @@ describe('runPushAttempt', () => {
     // Prepare: attempt 2's step reads the message, then stalls fetching a
     // cid while attempt 1's slow step records and pushes.
     const { deps, push, message } = await prepare();
-    const fetchCid = deps.cids.next.bind(deps.cids);
-    let release = () => {};
-    const stalled = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let calls = 0;
-    deps.cids.next = async () => {
-      calls += 1;
-      if (calls === 1) await stalled;
-      return fetchCid();
-    };
+    const release = stallFirstCid(deps);
     const second = push(2, 'task-token-2');
     await new Promise((resolve) => setTimeout(resolve, 10));
 
