@@ -1,11 +1,14 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { z } from 'zod';
-import { acknowledge } from '../domain/acknowledge.ts';
-import type { AppDeps } from '../shared/deps.ts';
+import * as z from 'zod';
+import { type AcknowledgeDeps, acknowledge } from '../domain/acknowledge.ts';
 import { jsonResponse, parseJsonBody, withHttpErrors } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
+import { ackKey } from '../shared/wiring/ack-key.ts';
+import { clock } from '../shared/wiring/clock.ts';
+import { tables } from '../shared/wiring/dynamo.ts';
+import { stepFunctions } from '../shared/wiring/sfn.ts';
 
 const AckInput = z.strictObject({
   token: z
@@ -15,7 +18,7 @@ const AckInput = z.strictObject({
 });
 
 /** `POST /v1/messages/{messageId}/ack`: the app confirms receipt. */
-export const createHandler = (deps: AppDeps) =>
+export const createHandler = (deps: AcknowledgeDeps) =>
   withHttpErrors(async (event: APIGatewayProxyEventV2) => {
     const messageId = event.pathParameters?.messageId ?? '';
     logger.appendKeys({ messageId });
@@ -29,4 +32,10 @@ export const createHandler = (deps: AppDeps) =>
   });
 
 /** The Lambda entry point. */
-export const handler = lambdaHandler(createHandler);
+export const handler = lambdaHandler(
+  createHandler,
+  tables,
+  stepFunctions,
+  ackKey,
+  clock
+);

@@ -1,9 +1,15 @@
-import { z } from 'zod';
-import { type CheckReportResult, checkReport } from '../domain/check-report.ts';
-import type { AppDeps } from '../shared/deps.ts';
+import * as z from 'zod';
+import {
+  type CheckReportDeps,
+  type CheckReportResult,
+  checkReport,
+} from '../domain/check-report.ts';
 import { logJPushFailure } from '../shared/jpush-log.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/powertools.ts';
+import { clock } from '../shared/wiring/clock.ts';
+import { tables } from '../shared/wiring/dynamo.ts';
+import { jpush } from '../shared/wiring/jpush.ts';
 
 const CheckReportEvent = z.object({
   messageId: z.string().min(1),
@@ -22,7 +28,7 @@ const CheckReportEvent = z.object({
  * asks the Report API and decides what the cycle does next.
  */
 export const createHandler =
-  (deps: AppDeps) =>
+  (deps: CheckReportDeps) =>
   async (event: unknown): Promise<CheckReportResult> => {
     const input = CheckReportEvent.parse(event);
     logger.appendKeys({ messageId: input.messageId, attempt: input.attempt });
@@ -41,4 +47,4 @@ export const createHandler =
   };
 
 /** The Lambda entry point. */
-export const handler = lambdaHandler(createHandler);
+export const handler = lambdaHandler(createHandler, tables, jpush, clock);

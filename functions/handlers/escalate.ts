@@ -1,9 +1,15 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
-import { type EscalateResult, escalate } from '../domain/escalate.ts';
-import type { AppDeps } from '../shared/deps.ts';
+import * as z from 'zod';
+import {
+  type EscalateDeps,
+  type EscalateResult,
+  escalate,
+} from '../domain/escalate.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
+import { clock } from '../shared/wiring/clock.ts';
+import { tables } from '../shared/wiring/dynamo.ts';
+import { sms } from '../shared/wiring/sns.ts';
 
 const EscalateEvent = z.object({
   messageId: z.string().min(1),
@@ -16,7 +22,7 @@ const EscalateEvent = z.object({
  * sends the on-call and recipient SMS.
  */
 export const createHandler =
-  (deps: AppDeps) =>
+  (deps: EscalateDeps) =>
   async (event: unknown): Promise<EscalateResult> => {
     const input = EscalateEvent.parse(event);
     logger.appendKeys({ messageId: input.messageId, attempt: input.attempt });
@@ -37,4 +43,4 @@ export const createHandler =
   };
 
 /** The Lambda entry point. */
-export const handler = lambdaHandler(createHandler);
+export const handler = lambdaHandler(createHandler, tables, sms, clock);

@@ -1,12 +1,13 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { getMessage } from '../domain/get-message.ts';
-import type { AppDeps } from '../shared/deps.ts';
 import { jsonResponse, withHttpErrors } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/powertools.ts';
+import { clock } from '../shared/wiring/clock.ts';
+import { tables } from '../shared/wiring/dynamo.ts';
 
 /** `GET /v1/messages/{messageId}`: status and timeline. */
-export const createHandler = (deps: AppDeps) =>
+export const createHandler = (deps: Parameters<typeof getMessage>[1]) =>
   withHttpErrors(async (event: APIGatewayProxyEventV2) => {
     const messageId = event.pathParameters?.messageId ?? '';
     logger.appendKeys({ messageId });
@@ -14,4 +15,4 @@ export const createHandler = (deps: AppDeps) =>
   });
 
 /** The Lambda entry point. */
-export const handler = lambdaHandler(createHandler);
+export const handler = lambdaHandler(createHandler, tables, clock);

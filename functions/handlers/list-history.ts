@@ -1,11 +1,16 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { z } from 'zod';
-import { HISTORY_LIMITS, listHistory } from '../domain/history.ts';
+import * as z from 'zod';
+import {
+  HISTORY_LIMITS,
+  type ListHistoryDeps,
+  listHistory,
+} from '../domain/history.ts';
 import { UserId } from '../domain/message.ts';
-import type { AppDeps } from '../shared/deps.ts';
 import { jsonResponse, parseWith, withHttpErrors } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/powertools.ts';
+import { clock } from '../shared/wiring/clock.ts';
+import { tables } from '../shared/wiring/dynamo.ts';
 
 const limitError = `must be a whole number from ${HISTORY_LIMITS.min} to ${HISTORY_LIMITS.max}`;
 
@@ -36,7 +41,7 @@ const HistoryQuery = z.strictObject({
  * newest first. `limit` is 1..100 (default 50); `nextCursor` comes with
  * every page but the last.
  */
-export const createHandler = (deps: AppDeps) =>
+export const createHandler = (deps: ListHistoryDeps) =>
   withHttpErrors(async (event: APIGatewayProxyEventV2) => {
     const { userId } = parseWith(
       HistoryPath,
@@ -58,4 +63,4 @@ export const createHandler = (deps: AppDeps) =>
   });
 
 /** The Lambda entry point. */
-export const handler = lambdaHandler(createHandler);
+export const handler = lambdaHandler(createHandler, tables, clock);

@@ -1,17 +1,21 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { LoginInput, login } from '../domain/sessions.ts';
-import type { AppDeps } from '../shared/deps.ts';
+import { LoginInput, login, type SessionDeps } from '../domain/sessions.ts';
 import { jsonResponse, parseJsonBody, withHttpErrors } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
+import { ackKey } from '../shared/wiring/ack-key.ts';
+import { clock } from '../shared/wiring/clock.ts';
+import { tables } from '../shared/wiring/dynamo.ts';
+import { jpush } from '../shared/wiring/jpush.ts';
+import { stepFunctions } from '../shared/wiring/sfn.ts';
 
 /**
  * `POST /v1/sessions`: a user logged in on a device. Answers
  * `200 {"drained", "alias": "bound" | "failed", "aliasError"?}`; a failed
  * alias binding does not fail the login.
  */
-export const createHandler = (deps: AppDeps) =>
+export const createHandler = (deps: SessionDeps) =>
   withHttpErrors(async (event: APIGatewayProxyEventV2) => {
     const input = parseJsonBody(event, LoginInput);
     logger.appendKeys({
@@ -51,4 +55,11 @@ export const createHandler = (deps: AppDeps) =>
   });
 
 /** The Lambda entry point. */
-export const handler = lambdaHandler(createHandler);
+export const handler = lambdaHandler(
+  createHandler,
+  tables,
+  stepFunctions,
+  jpush,
+  ackKey,
+  clock
+);

@@ -1,17 +1,21 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { LogoutInput, logout } from '../domain/sessions.ts';
-import type { AppDeps } from '../shared/deps.ts';
+import { LogoutInput, logout, type SessionDeps } from '../domain/sessions.ts';
 import { jsonResponse, parseWith, withHttpErrors } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
+import { ackKey } from '../shared/wiring/ack-key.ts';
+import { clock } from '../shared/wiring/clock.ts';
+import { tables } from '../shared/wiring/dynamo.ts';
+import { jpush } from '../shared/wiring/jpush.ts';
+import { stepFunctions } from '../shared/wiring/sfn.ts';
 
 /**
  * `DELETE /v1/sessions/{userId}/{registrationId}`: a user is logging out of
  * a device. `204` whether or not there was a session; `400` for ids that
  * cannot be a user id or a registration id.
  */
-export const createHandler = (deps: AppDeps) =>
+export const createHandler = (deps: SessionDeps) =>
   withHttpErrors(async (event: APIGatewayProxyEventV2) => {
     const input = parseWith(
       LogoutInput,
@@ -63,4 +67,11 @@ export const createHandler = (deps: AppDeps) =>
   });
 
 /** The Lambda entry point. */
-export const handler = lambdaHandler(createHandler);
+export const handler = lambdaHandler(
+  createHandler,
+  tables,
+  stepFunctions,
+  jpush,
+  ackKey,
+  clock
+);

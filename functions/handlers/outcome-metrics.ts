@@ -12,7 +12,6 @@ import type {
   DynamoDBStreamEvent,
 } from 'aws-lambda';
 import type { MessageStatus } from '../domain/message.ts';
-import type { AppDeps } from '../shared/deps.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { METRIC } from '../shared/names.ts';
 import { logger, metrics } from '../shared/powertools.ts';
@@ -79,7 +78,7 @@ const processor = new BatchProcessor(EventType.DynamoDBStreams);
  * recorded it (an SMS that failed included). Reports partial batch failures.
  */
 export const createHandler =
-  (_deps: AppDeps) =>
+  (_deps: object) =>
   async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> =>
     processPartialResponse(
       event,

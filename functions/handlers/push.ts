@@ -1,13 +1,18 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
+  type PushAttemptDeps,
   type PushAttemptResult,
   runPushAttempt,
 } from '../domain/push-attempt.ts';
-import type { AppDeps } from '../shared/deps.ts';
 import { logJPushFailure } from '../shared/jpush-log.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
+import { ackKey } from '../shared/wiring/ack-key.ts';
+import { clock } from '../shared/wiring/clock.ts';
+import { tables } from '../shared/wiring/dynamo.ts';
+import { jpush } from '../shared/wiring/jpush.ts';
+import { stepFunctions } from '../shared/wiring/sfn.ts';
 
 /** What the state machine's Push step sends. */
 export const PushEvent = z.object({
@@ -26,7 +31,7 @@ export const PushEvent = z.object({
  * machine's Retry matches.
  */
 export const createHandler =
-  (deps: AppDeps) =>
+  (deps: PushAttemptDeps) =>
   async (event: unknown): Promise<PushAttemptResult> => {
     const input = PushEvent.parse(event);
     logger.appendKeys({ messageId: input.messageId, attempt: input.attempt });
@@ -56,4 +61,11 @@ export const createHandler =
   };
 
 /** The Lambda entry point. */
-export const handler = lambdaHandler(createHandler);
+export const handler = lambdaHandler(
+  createHandler,
+  tables,
+  stepFunctions,
+  jpush,
+  ackKey,
+  clock
+);

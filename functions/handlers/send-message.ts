@@ -1,14 +1,16 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { SendMessageInput } from '../domain/message.ts';
-import { sendMessage } from '../domain/send-message.ts';
-import type { AppDeps } from '../shared/deps.ts';
+import { type SendMessageDeps, sendMessage } from '../domain/send-message.ts';
 import { jsonResponse, parseJsonBody, withHttpErrors } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
+import { clock } from '../shared/wiring/clock.ts';
+import { tables } from '../shared/wiring/dynamo.ts';
+import { stepFunctions } from '../shared/wiring/sfn.ts';
 
 /** `POST /v1/messages`: accepts a message that must be received. */
-export const createHandler = (deps: AppDeps) =>
+export const createHandler = (deps: SendMessageDeps) =>
   withHttpErrors(async (event: APIGatewayProxyEventV2) => {
     const input = parseJsonBody(event, SendMessageInput);
     const result = await sendMessage(input, deps);
@@ -27,4 +29,9 @@ export const createHandler = (deps: AppDeps) =>
   });
 
 /** The Lambda entry point. */
-export const handler = lambdaHandler(createHandler);
+export const handler = lambdaHandler(
+  createHandler,
+  tables,
+  stepFunctions,
+  clock
+);

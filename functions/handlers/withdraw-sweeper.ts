@@ -1,14 +1,20 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { sweepWithdrawals } from '../domain/withdraw.ts';
-import type { AppDeps } from '../shared/deps.ts';
+import { sweepWithdrawals, type WithdrawDeps } from '../domain/withdraw.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
+import { ackKey } from '../shared/wiring/ack-key.ts';
+import { clock } from '../shared/wiring/clock.ts';
+import { tables } from '../shared/wiring/dynamo.ts';
+import { jpush } from '../shared/wiring/jpush.ts';
+
+/** What the sweep uses. */
+type Deps = WithdrawDeps;
 
 /**
  * Runs every minute (a schedule): tries the withdrawals JPush has not
  * confirmed yet, until it does or the push's time_to_live has passed.
  */
-export const createHandler = (deps: AppDeps) => async (_event: unknown) => {
+export const createHandler = (deps: Deps) => async (_event: unknown) => {
   const counts = await sweepWithdrawals(deps);
   const tried =
     counts.withdrawn + counts.refused + counts.retrying + counts.expired;
@@ -26,4 +32,10 @@ export const createHandler = (deps: AppDeps) => async (_event: unknown) => {
 };
 
 /** The Lambda entry point. */
-export const handler = lambdaHandler(createHandler);
+export const handler = lambdaHandler(
+  createHandler,
+  tables,
+  jpush,
+  ackKey,
+  clock
+);

@@ -1,6 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'push-delivery';
 
@@ -13,5 +12,8 @@ export const metrics = new Metrics({
   namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'PushDelivery',
 });
 
-/** The one tracer (X-Ray). */
-export const tracer = new Tracer({ serviceName });
+// No Powertools Tracer: it loads aws-xray-sdk-core (131 KB of every bundle
+// with semver and cls-hooked) and takes about as long to load as Node
+// itself does to start (npm run bench:cold). The functions keep X-Ray
+// active tracing, so Lambda still records each invocation's segment (init,
+// invocation, overhead); what is given up is a subsegment per AWS SDK call.

@@ -1,0 +1,47 @@
+import { BatchedCids } from '../../adapters/batched-cids.ts';
+import { JPushClient } from '../../adapters/jpush-client.ts';
+import { PacedJPush, recordRateLimit } from '../../adapters/jpush-pacing.ts';
+import { InMemoryReportMode } from '../../adapters/report-mode.ts';
+import { readJPushCredentials } from '../../adapters/secrets.ts';
+import type { JPushPort } from '../../domain/jpush.ts';
+import type { CidSource, ReportModeMemory } from '../../domain/ports.ts';
+import { requireEnv } from '../env.ts';
+import { lambdaRepositories } from './dynamo.ts';
+import { once, type Part } from './part.ts';
+
+/** What the JPush part provides. */
+export interface JPushDeps {
+  /** JPush, paced by the shared rate-limit windows (the Pacing table). */
+  readonly jpush: JPushPort;
+  /** JPush cids, fetched in batches. */
+  readonly cids: CidSource;
+  /** Whether the app has JPush's per-device status API. */
+  readonly reportMode: ReportModeMemory;
+}
+
+/**
+ * The JPush part: the HTTPS client with its credentials from Secrets
+ * Manager (read on the first call), paced through the Pacing table.
+ */
+export const jpush: Part<JPushDeps> = () => {
+  const paced = once(
+    (): JPushPort =>
+      new PacedJPush(
+        new JPushClient({
+          credentials: () =>
+            readJPushCredentials(requireEnv('JPUSH_CREDENTIALS_SECRET_ARN')),
+          pushBaseUrl: process.env.JPUSH_PUSH_BASE_URL,
+          reportBaseUrl: process.env.JPUSH_REPORT_BASE_URL,
+          deviceBaseUrl: process.env.JPUSH_DEVICE_BASE_URL,
+          timeoutMs: Number(process.env.JPUSH_TIMEOUT_MS ?? 10_000),
+          onRateLimit: recordRateLimit,
+        }),
+        lambdaRepositories().pacing
+      )
+  );
+  return {
+    jpush: paced,
+    cids: () => new BatchedCids(paced()),
+    reportMode: () => new InMemoryReportMode(),
+  };
+};

@@ -1,0 +1,17 @@
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SnsSmsSender } from '../../adapters/sns-sms-sender.ts';
+import type { SmsSender } from '../../domain/ports.ts';
+import { requireEnv } from '../env.ts';
+import type { Part } from './part.ts';
+
+/** What the SNS part provides. */
+export interface SmsDeps {
+  /** Escalation SMS (the on-call topic, and numbers directly). */
+  readonly sms: SmsSender;
+}
+
+/** The SNS part. */
+export const sms: Part<SmsDeps> = () => ({
+  sms: () =>
+    new SnsSmsSender(new SNSClient({}), () => requireEnv('ON_CALL_TOPIC_ARN')),
+});

@@ -1,0 +1,77 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ackKey } from '../../../functions/shared/wiring/ack-key.ts';
+import { clock } from '../../../functions/shared/wiring/clock.ts';
+import { tables } from '../../../functions/shared/wiring/dynamo.ts';
+import { jpush } from '../../../functions/shared/wiring/jpush.ts';
+import { wire } from '../../../functions/shared/wiring/part.ts';
+import { stepFunctions } from '../../../functions/shared/wiring/sfn.ts';
+import { sms } from '../../../functions/shared/wiring/sns.ts';
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+describe('wire', () => {
+  it('builds each property on its first read, once', () => {
+    // Prepare
+    const build = vi.fn(() => ({ n: 1 }));
+    const deps = wire(
+      () => ({ a: build }),
+      () => ({ b: () => 'b' })
+    );
+
+    // Act
+    const first = deps.a;
+    const second = deps.a;
+
+    // Assess
+    expect(build).toHaveBeenCalledTimes(1);
+    expect(second).toBe(first);
+    expect(deps.b).toBe('b');
+    expect(Object.keys(deps)).toEqual(['a', 'b']);
+  });
+
+  it('calls no factory before a property is read', () => {
+    // Prepare
+    const build = vi.fn(() => 1);
+
+    // Act
+    wire(() => ({ a: build }));
+
+    // Assess
+    expect(build).not.toHaveBeenCalled();
+  });
+});
+
+describe('the Lambda parts', () => {
+  it('need the environment of a dependency only when it is first used', () => {
+    // Prepare: no table names, no ARNs.
+    for (const name of [
+      'MESSAGES_TABLE_NAME',
+      'SESSIONS_TABLE_NAME',
+      'STATE_MACHINE_ARN',
+      'ACK_KEY_SECRET_ARN',
+      'PACING_TABLE_NAME',
+      'JPUSH_CREDENTIALS_SECRET_ARN',
+    ]) {
+      vi.stubEnv(name, '');
+    }
+    vi.stubEnv('AWS_REGION', 'us-east-1');
+    vi.stubEnv('MESSAGES_TABLE_NAME', 'Messages');
+
+    // Act
+    const deps = wire(tables, stepFunctions, jpush, ackKey, sms, clock);
+
+    // Assess
+    expect(deps.messages).toBeDefined();
+    expect(() => deps.sessions).toThrow(/sessions/);
+    expect(() => deps.deliveries).toThrow(/STATE_MACHINE_ARN/);
+    expect(() => deps.ackKey).toThrow(/ACK_KEY_SECRET_ARN/);
+    expect(() => deps.jpush).toThrow(/pacing/);
+    // The SNS topic and the JPush secret are read when first called.
+    expect(deps.sms).toBeDefined();
+    expect(deps.callbacks).toBeDefined();
+    expect(deps.reportMode).toBeDefined();
+    expect(deps.clock.now()).toBeInstanceOf(Date);
+  });
+});
