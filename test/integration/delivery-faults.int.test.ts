@@ -17,10 +17,10 @@ import {
 // simulator's faults: responses lost after JPush acted, failing withdrawals.
 // Each test is one of the broken promises of issue 8, seen on the cycle
 // before it recorded pushes ahead of calling JPush and kept withdrawals
-// durable. The synthesized state machine runs 50 times faster than real
-// time (an interval of 5 s takes 100 ms); so does the withdrawal sweeper
-// (every minute: every 1.2 s).
-const TIME_SCALE = 0.02;
+// durable. The synthesized state machine runs 20 times faster than real
+// time (an interval of 5 s takes 250 ms); so does the withdrawal sweeper
+// (every minute: every 3 s).
+const TIME_SCALE = 0.05;
 
 let system: LocalSystem;
 
