@@ -36,6 +36,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { printTable } from './meters.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -227,31 +228,18 @@ const main = async () => {
       ]),
       ['(empty handler)', '', emptyMs.toFixed(0), '1.00', ''],
     ];
-    const widths = (table[0] ?? []).map((_, i) =>
-      Math.max(...table.map((row) => (row[i] ?? '').length))
-    );
     out('');
-    for (const [i, row] of table.entries()) {
-      out(
-        row
-          .map((cell, c) =>
-            c === 0
-              ? cell.padEnd(widths[c] ?? 0)
-              : cell.padStart(widths[c] ?? 0)
-          )
-          .join('  ')
-      );
-      if (i === 0) out(widths.map((w) => '-'.repeat(w)).join('  '));
-    }
+    printTable(table, out);
     out(
       `\nmedian of ${runs} interleaved runs; NODE_OPTIONS=${nodeOptions || '(none)'}; node ${process.version}`
     );
     if (packagesOf) {
       out('\nlargest packages (KB of the bundle, from esbuild’s metafile):');
+      const nameWidth = Math.max(...table.map((row) => (row[0] ?? '').length));
       for (const r of rows) {
         const top = (packagesOf.get(r.entry) ?? []).slice(0, 6);
         out(
-          `  ${r.name.padEnd(widths[0] ?? 0)}  ${top.map((p) => `${p.name} ${p.kb.toFixed(0)}`).join(' · ')}`
+          `  ${r.name.padEnd(nameWidth)}  ${top.map((p) => `${p.name} ${p.kb.toFixed(0)}`).join(' · ')}`
         );
       }
     }

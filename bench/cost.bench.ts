@@ -48,7 +48,7 @@ const out = json ? console.error : console.log;
 if (json) console.log = console.error;
 const { startLocalSystem } = await import('../local/system.ts');
 const { logger } = await import('../functions/shared/powertools.ts');
-const { ApiCounter, DynamoMeter } = await import('./meters.ts');
+const { ApiCounter, DynamoMeter, printTable } = await import('./meters.ts');
 logger.setLogLevel('ERROR');
 
 // ---------------------------------------------------------------------------
@@ -403,22 +403,8 @@ const main = async () => {
         f.usdPerMillion.toFixed(2),
       ]),
     ];
-    const widths = rows[0]?.map((_, i) =>
-      Math.max(...rows.map((r) => (r[i] ?? '').length))
-    ) as number[];
     out('');
-    for (const [i, row] of rows.entries()) {
-      out(
-        row
-          .map((cell, c) =>
-            c === 0
-              ? cell.padEnd(widths[c] ?? 0)
-              : cell.padStart(widths[c] ?? 0)
-          )
-          .join('  ')
-      );
-      if (i === 0) out(widths.map((w) => '-'.repeat(w)).join('  '));
-    }
+    printTable(rows, out);
     out('\nTargets (measured vs target):');
     for (const [name, list] of checks) out(`  ${name}: ${list.join(', ')}`);
     out(

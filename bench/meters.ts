@@ -334,3 +334,28 @@ export class ApiCounter {
     return count;
   }
 }
+
+/**
+ * Prints rows as an aligned table: the first row is the header, underlined;
+ * the first column is left-aligned, the others right-aligned.
+ * @param rows the cells, header first
+ * @param out where each line goes
+ */
+export const printTable = (
+  rows: readonly (readonly string[])[],
+  out: (line: string) => void
+): void => {
+  const widths = (rows[0] ?? []).map((_, i) =>
+    Math.max(...rows.map((row) => (row[i] ?? '').length))
+  );
+  for (const [i, row] of rows.entries()) {
+    out(
+      row
+        .map((cell, c) =>
+          c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)
+        )
+        .join('  ')
+    );
+    if (i === 0) out(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
+};
