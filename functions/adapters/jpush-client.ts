@@ -1,5 +1,6 @@
 /**
- * The JPush adapter: implements {@link JPushPort} over HTTPS with undici.
+ * The JPush adapter: implements {@link JPushPort} over HTTPS with Node's own
+ * `fetch` (keep-alive through Node's global dispatcher; nothing bundled).
  *
  * Wire details it takes care of (see the JPush API reference):
  * - msg_ids stay strings end to end. Response bodies are parsed with
@@ -17,7 +18,6 @@
  *   the retryable {@link JPushServerError}.
  */
 import { LosslessNumber, parse, stringify } from 'lossless-json';
-import { Agent, type Dispatcher, request } from 'undici';
 import {
   type CallOptions,
   type DeviceInfo,
@@ -62,20 +62,19 @@ export interface JPushClientOptions {
   /** @default 'https://device.jpush.cn' */
   readonly deviceBaseUrl?: string;
   /**
-   * Per-call timeout in ms, applied to the response headers and to every
-   * pause while the body streams in (and to connecting, when the client
-   * creates its own dispatcher).
+   * Per-call timeout in ms, applied from the start of the call (connecting
+   * included) to the response headers, and to every pause while the body
+   * streams in.
    * @default 10000
    */
   readonly timeoutMs?: number;
   /**
-   * The undici dispatcher to send through (e.g. a shared `Agent`, or a
-   * `MockAgent` in tests). The client does not close a dispatcher it was
-   * given.
-   * @default a keep-alive `Agent` owned by the client
+   * The `fetch` to send through, e.g. undici's with a `MockAgent` as its
+   * dispatcher in tests.
+   * @default globalThis.fetch
    */
-  readonly dispatcher?: Dispatcher;
-  /** @default 'jpush-guaranteed-delivery/0.1 (jpush-client; undici)' */
+  readonly fetch?: FetchLike;
+  /** @default 'jpush-guaranteed-delivery/0.1 (jpush-client)' */
   readonly userAgent?: string;
   /**
    * Called with the rate-limit headers of every response that has them,
@@ -86,6 +85,9 @@ export interface JPushClientOptions {
   readonly onRateLimit?: (rateLimit: RateLimit, operation: string) => void;
 }
 
+/** The part of `fetch` the client uses. */
+export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
+
 /** The most ids `/v3/received/detail` takes in one call. */
 export const MAX_RECEIVED_DETAIL_IDS = 100;
 
@@ -93,8 +95,7 @@ const DEFAULT_PUSH_BASE_URL = 'https://api.jpush.cn';
 const DEFAULT_REPORT_BASE_URL = 'https://report.jpush.cn';
 const DEFAULT_DEVICE_BASE_URL = 'https://device.jpush.cn';
 const DEFAULT_TIMEOUT_MS = 10_000;
-const DEFAULT_USER_AGENT =
-  'jpush-guaranteed-delivery/0.1 (jpush-client; undici)';
+const DEFAULT_USER_AGENT = 'jpush-guaranteed-delivery/0.1 (jpush-client)';
 const MAX_REGISTRATION_IDS = 1000;
 const MAX_CIDS = 1000;
 const MAX_SNIPPET_CHARS = 200;
@@ -142,14 +143,12 @@ interface ResolvedCredentials {
 type JsonObject = Record<string, unknown>;
 
 /**
- * JPushPort over HTTPS (undici, keep-alive). One instance per process; call
- * {@link JPushClient.close} when done.
+ * JPushPort over HTTPS (`fetch`, keep-alive). One instance per process.
  */
 export class JPushClient implements JPushPort {
   readonly #baseUrls: Readonly<Record<Api, string>>;
   readonly #timeoutMs: number;
-  readonly #dispatcher: Dispatcher;
-  readonly #ownsDispatcher: boolean;
+  readonly #fetch: FetchLike;
   readonly #userAgent: string;
   readonly #loadCredentials: () => Promise<JPushCredentials>;
   readonly #onRateLimit?: (rateLimit: RateLimit, operation: string) => void;
@@ -157,7 +156,7 @@ export class JPushClient implements JPushPort {
 
   /**
    * Creates the client; no I/O happens until the first call.
-   * @param options credentials, base URLs, timeout and dispatcher
+   * @param options credentials, base URLs, timeout and `fetch`
    * @throws TypeError when the credentials are missing, half a pair or
    *   empty, or when `timeoutMs` or a base URL is invalid
    */
@@ -199,27 +198,15 @@ export class JPushClient implements JPushPort {
     };
     this.#userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
     this.#onRateLimit = options.onRateLimit;
-    if (options.dispatcher) {
-      this.#dispatcher = options.dispatcher;
-      this.#ownsDispatcher = false;
-    } else {
-      this.#dispatcher = new Agent({
-        keepAliveTimeout: 30_000,
-        connect: { timeout: timeoutMs },
-      });
-      this.#ownsDispatcher = true;
-    }
+    this.#fetch = options.fetch ?? ((url, init) => fetch(url, init));
   }
 
   /**
-   * Releases the dispatcher if the client created it (waits for in-flight
-   * calls). A dispatcher passed in options is left open.
+   * Kept for callers that close what they open: the client owns no
+   * connection pool (Node's global dispatcher does), so there is nothing to
+   * release.
    */
-  async close(): Promise<void> {
-    if (this.#ownsDispatcher) {
-      await this.#dispatcher.close();
-    }
-  }
+  async close(): Promise<void> {}
 
   /**
    * Sends a push (`POST /v3/push`).
@@ -595,28 +582,30 @@ export class JPushClient implements JPushPort {
     const credentials = await this.#resolveCredentials(spec.operation);
     const url = `${this.#baseUrls[spec.api]}${spec.path}`;
     let status: number;
-    let headers: Record<string, string | string[] | undefined>;
+    let headers: Headers;
     let text: string;
+    const transfer = new TimedTransfer(this.#timeoutMs, options?.signal);
     try {
-      const response = await request(url, {
+      const response = await this.#fetch(url, {
         method: spec.method,
-        dispatcher: this.#dispatcher,
         headers: {
           authorization: credentials.authorization,
           accept: 'application/json',
           'content-type': 'application/json; charset=utf-8',
           'user-agent': this.#userAgent,
         },
-        body: spec.body,
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: this.#timeoutMs,
-        signal: options?.signal,
+        ...(spec.body === undefined ? {} : { body: spec.body }),
+        // A redirect is an answer to map, not a place to send the secret.
+        redirect: 'manual',
+        signal: transfer.signal,
       });
-      status = response.statusCode;
+      status = response.status;
       headers = response.headers;
-      text = await response.body.text();
+      text = await transfer.readText(response);
     } catch (error) {
-      throw this.#transportError(spec, error, credentials);
+      throw this.#transportError(spec, error, transfer, credentials);
+    } finally {
+      transfer.end();
     }
     const rateLimit = readRateLimit(headers);
     if (rateLimit) {
@@ -656,11 +645,13 @@ export class JPushClient implements JPushPort {
   #transportError(
     spec: CallSpec,
     error: unknown,
+    transfer: TimedTransfer,
     credentials: ResolvedCredentials
   ): JPushError {
-    const reason = scrub(describeTransportError(error, this.#timeoutMs), {
-      secrets: credentials.secrets,
-    });
+    const reason = scrub(
+      describeTransportError(error, this.#timeoutMs, transfer.timedOut),
+      { secrets: credentials.secrets }
+    );
     if (spec.unknownOutcomeOnTransportFailure) {
       return new JPushUnknownOutcomeError(
         `JPush ${spec.operation} outcome unknown: ${reason}; it may have been sent (retry with the same cid)`,
@@ -868,14 +859,12 @@ const httpError = (
   return new JPushRejectedError(message, details);
 };
 
-const readRateLimit = (
-  headers: Record<string, string | string[] | undefined>
-): RateLimit | undefined => {
+const readRateLimit = (headers: Headers): RateLimit | undefined => {
   const limit =
-    headerInt(headers['x-rate-limit-limit']) ??
-    headerInt(headers['x-rate-limit-quota']);
-  const remaining = headerInt(headers['x-rate-limit-remaining']);
-  const resetSeconds = headerInt(headers['x-rate-limit-reset']);
+    headerInt(headers.get('x-rate-limit-limit')) ??
+    headerInt(headers.get('x-rate-limit-quota'));
+  const remaining = headerInt(headers.get('x-rate-limit-remaining'));
+  const resetSeconds = headerInt(headers.get('x-rate-limit-reset'));
   if (
     limit === undefined &&
     remaining === undefined &&
@@ -890,34 +879,105 @@ const readRateLimit = (
   };
 };
 
-const headerInt = (
-  value: string | string[] | undefined
-): number | undefined => {
-  const first = (Array.isArray(value) ? value[0] : value)?.trim();
+const headerInt = (value: string | null): number | undefined => {
+  // Headers joins repeated fields with ", "; the first one counts.
+  const first = value?.split(',')[0]?.trim();
   if (first === undefined || !/^\d{1,15}$/.test(first)) {
     return undefined;
   }
   return Number(first);
 };
 
-const describeTransportError = (error: unknown, timeoutMs: number): string => {
-  const code =
-    isObject(error) && typeof error.code === 'string' ? error.code : undefined;
-  switch (code) {
-    case 'UND_ERR_HEADERS_TIMEOUT':
-      return `no response within ${timeoutMs} ms (${code})`;
-    case 'UND_ERR_BODY_TIMEOUT':
-      return `the response body stalled for ${timeoutMs} ms (${code})`;
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return `could not connect within ${timeoutMs} ms (${code})`;
-    default:
-      break;
+/**
+ * One call's deadline: the response headers within `timeoutMs` of the start,
+ * then no pause longer than `timeoutMs` while the body streams in. Aborts
+ * the request when the deadline passes or when the caller's signal aborts.
+ */
+class TimedTransfer {
+  readonly #controller = new AbortController();
+  readonly #timeoutMs: number;
+  readonly #callerSignal?: AbortSignal;
+  readonly #onCallerAbort = () =>
+    this.#controller.abort(this.#callerSignal?.reason);
+  #timer?: ReturnType<typeof setTimeout>;
+  /** Which deadline passed, if one did. */
+  timedOut?: 'headers' | 'body';
+
+  constructor(timeoutMs: number, callerSignal?: AbortSignal) {
+    this.#timeoutMs = timeoutMs;
+    if (callerSignal) {
+      this.#callerSignal = callerSignal;
+      if (callerSignal.aborted) {
+        this.#onCallerAbort();
+      } else {
+        callerSignal.addEventListener('abort', this.#onCallerAbort, {
+          once: true,
+        });
+      }
+    }
+    this.#arm('headers');
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Reads the body as UTF-8 text, each pause under the deadline. */
+  async readText(response: Response): Promise<string> {
+    if (response.body === null) {
+      return '';
+    }
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    for (;;) {
+      this.#arm('body');
+      const { done, value } = await reader.read();
+      if (done) {
+        return text + decoder.decode();
+      }
+      text += decoder.decode(value, { stream: true });
+    }
+  }
+
+  /** Stops the clock and forgets the caller's signal. */
+  end(): void {
+    clearTimeout(this.#timer);
+    this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
+  }
+
+  #arm(phase: 'headers' | 'body'): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.timedOut = phase;
+      this.#controller.abort();
+    }, this.#timeoutMs);
+  }
+}
+
+const describeTransportError = (
+  error: unknown,
+  timeoutMs: number,
+  timedOut: 'headers' | 'body' | undefined
+): string => {
+  if (timedOut === 'headers') {
+    return `no response within ${timeoutMs} ms`;
+  }
+  if (timedOut === 'body') {
+    return `the response body stalled for ${timeoutMs} ms`;
   }
   if (error instanceof Error && error.name === 'AbortError') {
     return 'the call was aborted';
   }
-  const text = error instanceof Error ? error.message : String(error);
-  return code === undefined ? text : `${text} (${code})`;
+  // fetch rejects with "fetch failed"; the socket's error is the cause.
+  const cause =
+    error instanceof Error && error.cause instanceof Error
+      ? error.cause
+      : error;
+  const code =
+    isObject(cause) && typeof cause.code === 'string' ? cause.code : undefined;
+  const text = cause instanceof Error ? cause.message : String(cause);
+  return code === undefined || text.includes(code) ? text : `${text} (${code})`;
 };
 
 const scrub = (

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type DispatchDeps, drainUser, storeForLater } from './dispatch.ts';
 import type { JPushPort } from './jpush.ts';
 import {

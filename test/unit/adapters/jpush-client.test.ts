@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MockAgent } from 'undici';
+import { MockAgent, fetch as undiciFetch } from 'undici';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   JPushClient,
@@ -39,8 +39,11 @@ interface Reply {
 interface FakeJPush {
   readonly url: string;
   readonly requests: RecordedRequest[];
-  /** The next answer; `'hang'` never answers. */
-  respond: (request: RecordedRequest) => Reply | 'hang';
+  /**
+   * The next answer; `'hang'` never answers, `'stall'` sends the headers
+   * and half a body, then nothing.
+   */
+  respond: (request: RecordedRequest) => Reply | 'hang' | 'stall';
   close(): Promise<void>;
 }
 
@@ -48,7 +51,7 @@ const startFakeJPush = async (): Promise<FakeJPush> => {
   const requests: RecordedRequest[] = [];
   const fake = {
     requests,
-    respond: (): Reply | 'hang' => ({ status: 200, body: '' }),
+    respond: (): Reply | 'hang' | 'stall' => ({ status: 200, body: '' }),
   } as Omit<FakeJPush, 'url' | 'close'>;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -63,6 +66,11 @@ const startFakeJPush = async (): Promise<FakeJPush> => {
       requests.push(recorded);
       const reply = fake.respond(recorded);
       if (reply === 'hang') {
+        return;
+      }
+      if (reply === 'stall') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"sendno":"0","msg_');
         return;
       }
       res.writeHead(reply.status ?? 200, {
@@ -362,6 +370,22 @@ describe('JPushClient', () => {
         /^JPush push outcome unknown: no response within 150 ms/
       );
       expect(fake.requests).toHaveLength(1);
+    });
+
+    it('throws JPushUnknownOutcomeError when the body stalls after the headers', async () => {
+      // Prepare
+      await client.close();
+      client = makeClient({ timeoutMs: 150 });
+      fake.respond = () => 'stall';
+
+      // Act
+      const error = await caught(client.push(samplePush));
+
+      // Assess
+      expect(error).toBeInstanceOf(JPushUnknownOutcomeError);
+      expect((error as Error).message).toMatch(
+        /^JPush push outcome unknown: the response body stalled for 150 ms/
+      );
     });
 
     it('throws JPushUnknownOutcomeError when the caller aborts', async () => {
@@ -855,8 +879,8 @@ describe('JPushClient', () => {
     });
   });
 
-  describe('with a given dispatcher', () => {
-    it('sends through it to the default JPush host and leaves it open on close', async () => {
+  describe('with a given fetch', () => {
+    it('sends through it to the default JPush host', async () => {
       // Prepare
       const mockAgent = new MockAgent();
       mockAgent.disableNetConnect();
@@ -871,12 +895,20 @@ describe('JPushClient', () => {
       const first = new JPushClient({
         appKey: APP_KEY,
         masterSecret: MASTER_SECRET,
-        dispatcher: mockAgent,
+        fetch: (url, init) =>
+          undiciFetch(url, {
+            ...init,
+            dispatcher: mockAgent,
+          } as never) as never,
       });
       const second = new JPushClient({
         appKey: APP_KEY,
         masterSecret: MASTER_SECRET,
-        dispatcher: mockAgent,
+        fetch: (url, init) =>
+          undiciFetch(url, {
+            ...init,
+            dispatcher: mockAgent,
+          } as never) as never,
       });
 
       // Act

@@ -1,4 +1,4 @@
-import { MockAgent } from 'undici';
+import { MockAgent, fetch as undiciFetch } from 'undici';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { JPushClient } from '../../../functions/adapters/jpush-client.ts';
 import { ackTokenFor } from '../../../functions/domain/ack-token.ts';
@@ -655,7 +655,8 @@ describe('log hygiene', () => {
     const jpush = new JPushClient({
       appKey: APP_KEY,
       masterSecret: MASTER_SECRET,
-      dispatcher: mockAgent,
+      fetch: (url, init) =>
+        undiciFetch(url, { ...init, dispatcher: mockAgent } as never) as never,
     });
     const deps = { ...inMemoryDeps(), jpush };
     await deps.sessions.put(session);
