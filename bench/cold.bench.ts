@@ -9,6 +9,9 @@
  *   and Powertools environment, median of `--runs`;
  * - that time divided by the same for an empty ESM handler
  *   (`export const handler = async () => {};`), which is Node's own start.
+ * - as references, not held to the targets, the same for one part alone
+ *   (bench/floor/: the DynamoDB document client, Powertools' Logger),
+ *   bundled the house way: what a target leaves for everything else.
  * Runs are interleaved (one of every bundle and of the empty handler per
  * round, after one round that is not counted), so a machine that gets
  * slower or faster meanwhile shifts every figure alike. Prints PASS or FAIL
@@ -55,6 +58,9 @@ if (!Number.isInteger(runs) || runs < 1) {
 // Everything but the JSON goes to stderr in --json mode.
 const out = json ? console.error : console.log;
 if (json) console.log = console.error;
+
+/** Bundles of bench/floor/, timed beside the functions as references. */
+const FLOORS = ['dynamodb-client', 'powertools-logger'] as const;
 
 /** Targets of issue 9, item 5. */
 const TARGETS = { maxKb: 600, maxRatio: 2 } as const;
@@ -135,9 +141,29 @@ const main = async () => {
   mkdirSync(join(work, 'empty'));
   writeFileSync(empty, 'export const handler = async () => {};\n');
   const nodeOptions = bundles[0]?.environment.NODE_OPTIONS ?? '';
+  // Floors: one part alone, bundled the house way, to show what a target
+  // leaves for the rest. Not held to the targets.
+  const floors: LambdaBundle[] = [];
+  for (const name of FLOORS) {
+    const entry = `bench/floor/${name}.ts`;
+    const file = join(work, 'floor', name, 'index.mjs');
+    await houseBuild(entry, file, true);
+    floors.push({
+      name,
+      entry,
+      file,
+      environment: {
+        NODE_OPTIONS: nodeOptions,
+        // What Lambda gives every function (placeholders: nothing is called).
+        AWS_ACCESS_KEY_ID: 'AKIDFLOOR',
+        AWS_SECRET_ACCESS_KEY: 'floor',
+      },
+    });
+  }
   const subjects = [
     { name: 'empty', file: empty, environment: { NODE_OPTIONS: nodeOptions } },
     ...bundles,
+    ...floors,
   ];
 
   const timeOnce = (file: string, environment: Record<string, string>) => {
@@ -199,6 +225,16 @@ const main = async () => {
       ...(packagesOf ? { packages: packagesOf.get(b.entry) ?? [] } : {}),
     };
   });
+  const floorRows = floors.map((f) => {
+    const initMs = median(times.get(f.file) ?? []);
+    return {
+      name: f.name,
+      entry: f.entry,
+      kb: Number((statSync(f.file).size / 1024).toFixed(1)),
+      initMs: Number(initMs.toFixed(1)),
+      ratio: Number((initMs / emptyMs).toFixed(2)),
+    };
+  });
   const failed = rows.filter((r) => !r.pass);
   const verdict =
     failed.length === 0
@@ -213,6 +249,7 @@ const main = async () => {
         nodeOptions,
         emptyMs: Number(emptyMs.toFixed(1)),
         bundles: rows,
+        floors: floorRows,
         pass: failed.length === 0,
       })}\n`
     );
@@ -227,6 +264,13 @@ const main = async () => {
         r.pass ? '✓' : '✗',
       ]),
       ['(empty handler)', '', emptyMs.toFixed(0), '1.00', ''],
+      ...floorRows.map((r) => [
+        `(${r.name} alone)`,
+        r.kb.toFixed(0),
+        r.initMs.toFixed(0),
+        r.ratio.toFixed(2),
+        '',
+      ]),
     ];
     out('');
     printTable(table, out);
@@ -249,36 +293,48 @@ const main = async () => {
 };
 
 /**
+ * Bundles an entry (a path from the project root) with the house esbuild
+ * options, as the synth does.
+ */
+const houseBuild = async (entry: string, outfile: string, write: boolean) => {
+  const { build } = await import('esbuild');
+  const { BUNDLE_ALIASES, HOUSE_BUNDLING } = await import(
+    '../infra/constructs/service-function.ts'
+  );
+  return build({
+    absWorkingDir: resolve(import.meta.dirname, '..'),
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: HOUSE_BUNDLING.format,
+    minify: HOUSE_BUNDLING.minify,
+    sourcemap: HOUSE_BUNDLING.sourceMap,
+    sourcesContent: HOUSE_BUNDLING.sourcesContent,
+    keepNames: HOUSE_BUNDLING.keepNames,
+    mainFields: [...HOUSE_BUNDLING.mainFields],
+    target: HOUSE_BUNDLING.target,
+    external: [...HOUSE_BUNDLING.externalModules],
+    banner: { js: HOUSE_BUNDLING.banner },
+    alias: { ...BUNDLE_ALIASES },
+    metafile: true,
+    write,
+    logLevel: 'error',
+  });
+};
+
+/**
  * Bundles each handler again with the house options and sums the bytes
  * each package (or project folder) takes in the output.
  */
 const metafiles = async (bundles: LambdaBundle[]) => {
-  const { build } = await import('esbuild');
-  const { HOUSE_BUNDLING } = await import(
-    '../infra/constructs/service-function.ts'
-  );
-  const root = resolve(import.meta.dirname, '..');
   const result = new Map<string, Array<{ name: string; kb: number }>>();
   for (const b of bundles) {
-    const built = await build({
-      absWorkingDir: root,
-      entryPoints: [b.entry],
-      outfile: join(work, 'metafile', b.name, 'index.mjs'),
-      bundle: true,
-      platform: 'node',
-      format: HOUSE_BUNDLING.format,
-      minify: HOUSE_BUNDLING.minify,
-      sourcemap: HOUSE_BUNDLING.sourceMap,
-      sourcesContent: HOUSE_BUNDLING.sourcesContent,
-      keepNames: HOUSE_BUNDLING.keepNames,
-      mainFields: [...HOUSE_BUNDLING.mainFields],
-      target: HOUSE_BUNDLING.target,
-      external: [...HOUSE_BUNDLING.externalModules],
-      banner: { js: HOUSE_BUNDLING.banner },
-      metafile: true,
-      write: false,
-      logLevel: 'error',
-    });
+    const built = await houseBuild(
+      b.entry,
+      join(work, 'metafile', b.name, 'index.mjs'),
+      false
+    );
     const output = Object.values(built.metafile.outputs).find(
       (o) => o.entryPoint
     );

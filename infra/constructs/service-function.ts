@@ -31,6 +31,17 @@ export type DynamoAction =
   | 'BatchGetItem';
 
 /**
+ * Packages the bundles replace, with their replacements (paths from the
+ * project root, where bundling runs). The SDK's default credential chain
+ * becomes its first link, which is what Lambda provides
+ * (functions/shared/wiring/lambda-credentials.ts).
+ */
+export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
+  '@aws-sdk/credential-provider-node':
+    './functions/shared/wiring/lambda-credentials.ts',
+};
+
+/**
  * The house esbuild options of every function (a caller's `bundling` props
  * go over them). Exported for `npm run bench:cold`, which bundles the
  * handlers with them again to read esbuild's metafile.
@@ -50,6 +61,11 @@ export const HOUSE_BUNDLING = {
   // Bundle everything, the AWS SDK included: the versions tested here
   // are the versions that run, whatever the runtime ships.
   externalModules: [],
+  esbuildArgs: {
+    '--alias': Object.entries(BUNDLE_ALIASES).map(
+      ([name, replacement]) => `${name}=${replacement}`
+    ),
+  },
   // Some bundled dependencies are CommonJS and call require().
   banner:
     "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LOCAL_ACCOUNT,
@@ -296,6 +297,21 @@ describe('the synthesized bundles, run as Lambda runs them', () => {
     const status = (await statusOf(messageId)).status;
     expect(['stored', 'sending']).toContain(status);
   }, 60_000);
+
+  it('signs every call with the credentials Lambda puts in the environment, carrying no other credential source', () => {
+    // The cycle above ran each bundle with only AWS_ACCESS_KEY_ID,
+    // AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; the loopback endpoint
+    // named each caller by its key id (see the IAM checks below).
+    // Assess: none of the chain's other links (SSO, profiles, STS) is in a
+    // bundle, since HOUSE_BUNDLING aliases the chain to its first link.
+    const withChain = system.functions.filter((fn) =>
+      /sso_start_url|AssumeRoleWithWebIdentity/.test(
+        readFileSync(fn.bundle, 'utf8')
+      )
+    );
+    expect(withChain.map((fn) => fn.logicalId)).toEqual([]);
+    expect(system.functions.length).toBeGreaterThan(0);
+  });
 
   it('turns bad input into a 4xx JSON error, in the bundle too', async () => {
     // Act
