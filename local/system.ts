@@ -28,6 +28,7 @@ import {
   documentClient,
   dynamoRepositories,
 } from '../functions/shared/deps.ts';
+import { ENV } from '../functions/shared/names.ts';
 import { logger } from '../functions/shared/powertools.ts';
 import {
   type CfnTemplate,
@@ -275,10 +276,7 @@ export const startLocalSystem = async (
       options.jpush ? () => clock.now().getTime() : policyNow
     );
     const paced: JPushPort = new PacedJPush(jpush, repositories.pacing);
-    const onCallTopic = Object.entries(serviceTemplate.Resources ?? {}).find(
-      ([, resource]) => resource.Type === 'AWS::SNS::Topic'
-    )?.[0];
-    if (!onCallTopic) throw new Error('The service stack has no SNS topic.');
+    const onCallTopic = onCallTopicOf(serviceTemplate);
     const deps: AppDeps = {
       messages: repositories.messages,
       sessions: repositories.sessions,
@@ -474,3 +472,25 @@ const closeServer = (server: Server) =>
     server.closeAllConnections();
     server.close(() => resolve());
   });
+
+/**
+ * The logical id of the topic escalation SMS go to: the one the stack passes
+ * to a function in {@link ENV.onCallTopicArn} (a `Ref`, as CDK writes a
+ * topic's ARN).
+ * @throws Error when no function is given one
+ */
+const onCallTopicOf = (template: CfnTemplate): string => {
+  for (const resource of Object.values(template.Resources ?? {})) {
+    if (resource.Type !== 'AWS::Lambda::Function') continue;
+    const variables = (
+      resource.Properties as
+        | { Environment?: { Variables?: Record<string, unknown> } }
+        | undefined
+    )?.Environment?.Variables;
+    const ref = (variables?.[ENV.onCallTopicArn] as { Ref?: unknown })?.Ref;
+    if (typeof ref === 'string') return ref;
+  }
+  throw new Error(
+    `No function of the service stack is given ${ENV.onCallTopicArn}.`
+  );
+};

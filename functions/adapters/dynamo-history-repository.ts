@@ -9,6 +9,7 @@ import type {
   HistoryPage,
   HistoryRepository,
 } from '../domain/ports.ts';
+import { type KeyOf, TABLE_KEYS } from '../shared/names.ts';
 
 /**
  * History in DynamoDB: `userId` + `sortKey` (`${createdAt}#${messageId}`),
@@ -30,7 +31,10 @@ export class DynamoHistoryRepository implements HistoryRepository {
     await this.db.send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { ...entry, sortKey: `${entry.createdAt}#${entry.messageId}` },
+        Item: {
+          ...entry,
+          [TABLE_KEYS.history.sort]: `${entry.createdAt}#${entry.messageId}`,
+        },
       })
     );
   }
@@ -45,7 +49,7 @@ export class DynamoHistoryRepository implements HistoryRepository {
     const out = await this.db.send(
       new QueryCommand({
         TableName: this.tableName,
-        KeyConditionExpression: 'userId = :u',
+        KeyConditionExpression: `${TABLE_KEYS.history.partition} = :u`,
         ExpressionAttributeValues: { ':u': userId },
         ScanIndexForward: false,
         Limit: limit,
@@ -53,13 +57,18 @@ export class DynamoHistoryRepository implements HistoryRepository {
       })
     );
     const entries = (out.Items ?? []).map(
-      ({ sortKey: _sk, ...entry }) => entry as HistoryEntry
+      ({ [TABLE_KEYS.history.sort]: _sk, ...entry }) => entry as HistoryEntry
     );
     const last = out.LastEvaluatedKey;
     return {
       entries,
       ...(last
-        ? { nextCursor: encodeCursor(userId, String(last.sortKey)) }
+        ? {
+            nextCursor: encodeCursor(
+              userId,
+              String(last[TABLE_KEYS.history.sort])
+            ),
+          }
         : {}),
     };
   }
@@ -84,7 +93,7 @@ const decodeCursor = (
       parsed.u === userId &&
       typeof parsed.k === 'string'
     ) {
-      return { userId, sortKey: parsed.k };
+      return { userId, sortKey: parsed.k } satisfies KeyOf<'history'>;
     }
   } catch {
     // fall through: not base64url JSON

@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Message } from '../domain/message.ts';
 import type { MessageRepository, MessageUpdate } from '../domain/ports.ts';
+import { type KeyOf, TABLE_KEYS } from '../shared/names.ts';
 
 /** Messages in DynamoDB, one item per message keyed by `messageId`. */
 export class DynamoMessageRepository implements MessageRepository {
@@ -27,7 +28,7 @@ export class DynamoMessageRepository implements MessageRepository {
         new PutCommand({
           TableName: this.tableName,
           Item: message,
-          ConditionExpression: 'attribute_not_exists(messageId)',
+          ConditionExpression: `attribute_not_exists(${TABLE_KEYS.messages.partition})`,
         })
       );
       return true;
@@ -41,7 +42,7 @@ export class DynamoMessageRepository implements MessageRepository {
     const { Item } = await this.db.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: { messageId },
+        Key: { messageId } satisfies KeyOf<'messages'>,
         ConsistentRead: true,
       })
     );
@@ -115,7 +116,7 @@ export class DynamoMessageRepository implements MessageRepository {
       );
     }
 
-    const conditions = ['attribute_exists(messageId)'];
+    const conditions = [`attribute_exists(${TABLE_KEYS.messages.partition})`];
     const when = update.when ?? {};
     if (when.statusIn) {
       names['#status'] = 'status';
@@ -151,7 +152,7 @@ export class DynamoMessageRepository implements MessageRepository {
       const { Attributes } = await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { messageId },
+          Key: { messageId } satisfies KeyOf<'messages'>,
           UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
           ConditionExpression: conditions.join(' AND '),
           ExpressionAttributeNames: names,

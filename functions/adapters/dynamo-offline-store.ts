@@ -4,6 +4,7 @@ import {
   PutCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { OfflineStore, StoredMessage } from '../domain/ports.ts';
+import { type KeyOf, TABLE_KEYS, TTL_ATTRIBUTE } from '../shared/names.ts';
 import { queryPartition } from './dynamo-query.ts';
 
 /**
@@ -27,7 +28,7 @@ export class DynamoOfflineStore implements OfflineStore {
         TableName: this.tableName,
         Item: {
           ...item,
-          expiresAtEpoch: Math.ceil(Date.parse(item.expiresAt) / 1000),
+          [TTL_ATTRIBUTE]: Math.ceil(Date.parse(item.expiresAt) / 1000),
         },
       })
     );
@@ -35,11 +36,11 @@ export class DynamoOfflineStore implements OfflineStore {
 
   async list(userId: string): Promise<StoredMessage[]> {
     const items = await queryPartition(this.db, this.tableName, {
-      name: 'userId',
+      name: TABLE_KEYS.offline.partition,
       value: userId,
     });
     return items.map(
-      ({ expiresAtEpoch: _ttl, ...item }) => item as unknown as StoredMessage
+      ({ [TTL_ATTRIBUTE]: _ttl, ...item }) => item as unknown as StoredMessage
     );
   }
 
@@ -47,7 +48,7 @@ export class DynamoOfflineStore implements OfflineStore {
     await this.db.send(
       new DeleteCommand({
         TableName: this.tableName,
-        Key: { userId, storedKey },
+        Key: { userId, storedKey } satisfies KeyOf<'offline'>,
       })
     );
   }

@@ -11,6 +11,7 @@ import type {
   Session,
   SessionRepository,
 } from '../domain/ports.ts';
+import { type KeyOf, TABLE_KEYS } from '../shared/names.ts';
 import { queryPartition } from './dynamo-query.ts';
 
 /** Sessions in DynamoDB: `userId` + `registrationId`. */
@@ -26,7 +27,7 @@ export class DynamoSessionRepository implements SessionRepository {
 
   async listByUser(userId: string): Promise<Session[]> {
     return (await queryPartition(this.db, this.tableName, {
-      name: 'userId',
+      name: TABLE_KEYS.sessions.partition,
       value: userId,
     })) as unknown as Session[];
   }
@@ -41,7 +42,7 @@ export class DynamoSessionRepository implements SessionRepository {
     await this.db.send(
       new DeleteCommand({
         TableName: this.tableName,
-        Key: { userId, registrationId },
+        Key: { userId, registrationId } satisfies KeyOf<'sessions'>,
       })
     );
   }
@@ -62,7 +63,7 @@ export class DynamoDeviceRepository implements DeviceRepository {
     const { Item } = await this.db.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: { registrationId },
+        Key: { registrationId } satisfies KeyOf<'devices'>,
         ConsistentRead: true,
       })
     );
@@ -85,7 +86,7 @@ export class DynamoDeviceRepository implements DeviceRepository {
       await this.db.send(
         new DeleteCommand({
           TableName: this.tableName,
-          Key: { registrationId },
+          Key: { registrationId } satisfies KeyOf<'devices'>,
           ConditionExpression: 'userId = :u',
           ExpressionAttributeValues: { ':u': userId },
         })

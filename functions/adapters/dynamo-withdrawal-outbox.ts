@@ -4,6 +4,7 @@ import {
   PutCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Withdrawal, WithdrawalOutbox } from '../domain/ports.ts';
+import { type KeyOf, TABLE_KEYS, TTL_ATTRIBUTE } from '../shared/names.ts';
 import { queryPartition } from './dynamo-query.ts';
 
 /** The one partition of the outbox: withdrawals are few (logouts). */
@@ -33,7 +34,7 @@ export class DynamoWithdrawalOutbox implements WithdrawalOutbox {
           queue: QUEUE,
           entryKey: `${withdrawal.messageId}#${withdrawal.pushKey}`,
           ...withdrawal,
-          expiresAtEpoch:
+          [TTL_ATTRIBUTE]:
             Math.ceil(Date.parse(withdrawal.until) / 1000) + 86_400,
         },
       })
@@ -44,14 +45,17 @@ export class DynamoWithdrawalOutbox implements WithdrawalOutbox {
     await this.db.send(
       new DeleteCommand({
         TableName: this.tableName,
-        Key: { queue: QUEUE, entryKey: `${messageId}#${pushKey}` },
+        Key: {
+          queue: QUEUE,
+          entryKey: `${messageId}#${pushKey}`,
+        } satisfies KeyOf<'withdrawals'>,
       })
     );
   }
 
   async due(now: Date, limit: number): Promise<Withdrawal[]> {
     const items = await queryPartition(this.db, this.tableName, {
-      name: 'queue',
+      name: TABLE_KEYS.withdrawals.partition,
       value: QUEUE,
     });
     return items
@@ -66,7 +70,7 @@ const toWithdrawal = (item: Record<string, unknown>): Withdrawal => {
   const {
     queue: _queue,
     entryKey: _entryKey,
-    expiresAtEpoch: _ttl,
+    [TTL_ATTRIBUTE]: _ttl,
     ...rest
   } = item;
   return rest as unknown as Withdrawal;

@@ -16,6 +16,7 @@ import {
   type PushPayload,
   type RateLimit,
 } from '../domain/jpush.ts';
+import type { KeyOf } from '../shared/names.ts';
 
 /** The API families JPush rate-limits separately (reference §1.5). */
 export type PacedFamily = 'push' | 'report' | 'device';
@@ -89,7 +90,7 @@ export class DynamoPacing implements PacingStore {
       const { Item } = await this.db.send(
         new GetCommand({
           TableName: this.tableName,
-          Key: { family },
+          Key: { family } satisfies KeyOf<'pacing'>,
           ConsistentRead: true,
         })
       );
@@ -163,7 +164,7 @@ export class DynamoPacing implements PacingStore {
       const { Attributes } = await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { family },
+          Key: { family } satisfies KeyOf<'pacing'>,
           ReturnValues: 'ALL_NEW',
           ...params,
         })

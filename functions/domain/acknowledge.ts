@@ -1,3 +1,4 @@
+import type { PushOutcome } from '../shared/names.ts';
 import { isValidAckToken } from './ack-token.ts';
 import { ForbiddenError } from './errors.ts';
 import type { Message, MessageStatus } from './message.ts';
@@ -17,7 +18,9 @@ export interface AcknowledgeDeps {
 }
 
 /** What the delivery step waiting for the ACK is told. */
-export const ACKNOWLEDGED_OUTPUT = { outcome: 'acknowledged' } as const;
+export const ACKNOWLEDGED_OUTPUT = {
+  outcome: 'acknowledged',
+} as const satisfies { outcome: PushOutcome };
 
 /** What the ACK did. */
 export type AcknowledgeResult =

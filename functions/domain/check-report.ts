@@ -1,3 +1,4 @@
+import type { CycleAction } from '../shared/names.ts';
 import {
   DeliveryStatus,
   JPushError,
@@ -24,16 +25,7 @@ export interface CheckReportInput {
   readonly wait?: WaitEnd;
 }
 
-/** What the cycle does next. */
-export type CycleAction =
-  /** Push again (attempt + 1), or wait again if every device has it. */
-  | 'push'
-  /** Every attempt is used and no ACK came. */
-  | 'escalate'
-  /** The app's ACK came meanwhile. */
-  | 'acknowledged'
-  /** Ended elsewhere: stored again, expired, failed or superseded. */
-  | 'done';
+export type { CycleAction } from '../shared/names.ts';
 
 /** The decision, which the state machine's Decide state reads. */
 export interface CheckReportResult {

@@ -1,14 +1,8 @@
 import * as z from 'zod';
 
-/** Where a message is in its life. */
-export type MessageStatus =
-  | 'stored'
-  | 'sending'
-  | 'received'
-  | 'acknowledged'
-  | 'escalated'
-  | 'expired'
-  | 'failed';
+import type { MessageStatus, TimelineEventName } from '../shared/names.ts';
+
+export type { MessageStatus } from '../shared/names.ts';
 
 /** Statuses after which nothing more happens to a message (a late ACK aside). */
 export const TERMINAL_STATUSES: readonly MessageStatus[] = [
@@ -22,7 +16,7 @@ export const TERMINAL_STATUSES: readonly MessageStatus[] = [
 export interface TimelineEvent {
   /** ISO 8601 UTC. */
   readonly at: string;
-  readonly event: string;
+  readonly event: TimelineEventName;
   /** For a person: what happened, in a sentence. */
   readonly detail?: string;
   /** The attempt it belongs to, for push events. */

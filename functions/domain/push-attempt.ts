@@ -1,3 +1,4 @@
+import type { PushOutcome as StepOutcome } from '../shared/names.ts';
 import { type DispatchDeps, storeForLater } from './dispatch.ts';
 import {
   type JPushPort,
@@ -30,27 +31,11 @@ export interface PushAttemptInput {
   readonly taskToken: string;
 }
 
-/** What happened in this attempt. */
-export type PushOutcome =
-  /** JPush accepted the push; the step waits for the ACK or the interval. */
-  | 'pushed'
-  /** JPush knows none of the devices (1011); the step waits. */
-  | 'no-target'
-  /** Every device already has it (Report API): no new push, the step waits. */
-  | 'awaiting-ack'
-  /** Nothing to do any more: acknowledged, ended, or superseded. */
-  | 'done'
-  /** The recipient has no session: back in the offline store. */
-  | 'stored'
-  /** The message's life ended. */
-  | 'expired'
-  /** JPush refused the push for good; the message is `failed`. */
-  | 'failed'
-  /**
-   * JPush's rate-limit window is used up: the same attempt runs again after
-   * `waitSeconds`. Not an attempt: it never leads to escalation.
-   */
-  | 'paced';
+/**
+ * What happened in this attempt (every outcome but `acknowledged`, which
+ * only the ACK function sends).
+ */
+export type PushOutcome = Exclude<StepOutcome, 'acknowledged'>;
 
 /** Outcomes after which the step keeps waiting on its task token. */
 export const WAITING_OUTCOMES: readonly PushOutcome[] = [

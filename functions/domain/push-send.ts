@@ -1,3 +1,4 @@
+import type { TimelineEventName } from '../shared/names.ts';
 import { ackTokenFor } from './ack-token.ts';
 import {
   JPushNoTargetError,
@@ -107,7 +108,7 @@ export const sendRecordedPush = async (
     resolving === undefined ? '' : ` (${resolving}: sent again with its cid)`;
   let next: PushRecord;
   let detail: string;
-  let event: string;
+  let event: TimelineEventName;
   try {
     const result = await deps.jpush.push(payload);
     next = { ...record, state: 'pushed', jpushMsgId: result.msgId };

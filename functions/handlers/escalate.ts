@@ -1,5 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
+import { METRIC } from '#shared/names';
 import {
   type EscalateDeps,
   type EscalateResult,
@@ -37,7 +38,11 @@ export const createHandler =
     }
     if (result.failed.length > 0) {
       logger.warn('Escalation SMS failed', { failed: result.failed });
-      metrics.addMetric('SmsFailed', MetricUnit.Count, result.failed.length);
+      metrics.addMetric(
+        METRIC.SmsFailed,
+        MetricUnit.Count,
+        result.failed.length
+      );
     }
     return result;
   };

@@ -9,3 +9,12 @@ export const requireEnv = (name: string): string => {
   }
   return value;
 };
+
+/**
+ * Reads an optional environment variable; empty counts as not set.
+ * @returns its value, or undefined
+ */
+export const optionalEnv = (name: string): string | undefined => {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : value;
+};

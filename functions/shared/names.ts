@@ -1,7 +1,10 @@
 /**
- * Names that the code emitting metrics and the infrastructure watching them
- * must agree on. Both import them from here, so an alarm cannot watch a
- * name that nothing emits.
+ * The names that cross a boundary: what the infrastructure passes and
+ * watches, what the functions read and write, what the local mode and the
+ * live view show, and what the tests look for. `infra/`, `functions/`,
+ * `local/` and `test/` import them from here, so the two sides of a
+ * boundary cannot drift apart: renaming one renames both, and a name that
+ * is not here does not type-check where a name is expected.
  */
 
 /** The CloudWatch namespace of every custom metric (Powertools' namespace). */
@@ -25,3 +28,195 @@ export const METRIC = {
    */
   SmsFailed: 'SmsFailed',
 } as const;
+
+/**
+ * The environment variables the stacks give the functions, by what they
+ * carry. Every one the functions read is here; the bundle-cycle test runs
+ * the bundles with exactly what the templates set.
+ */
+export const ENV = {
+  messagesTable: 'MESSAGES_TABLE_NAME',
+  sessionsTable: 'SESSIONS_TABLE_NAME',
+  devicesTable: 'DEVICES_TABLE_NAME',
+  offlineTable: 'OFFLINE_STORE_TABLE_NAME',
+  historyTable: 'HISTORY_TABLE_NAME',
+  pacingTable: 'PACING_TABLE_NAME',
+  withdrawalsTable: 'WITHDRAWALS_TABLE_NAME',
+  /** The delivery state machine the send and login functions start. */
+  stateMachineArn: 'STATE_MACHINE_ARN',
+  /** The secret holding the key ACK tokens are signed with. */
+  ackKeySecretArn: 'ACK_KEY_SECRET_ARN',
+  /** The secret holding JPush's `appKey` and `masterSecret`. */
+  jpushCredentialsSecretArn: 'JPUSH_CREDENTIALS_SECRET_ARN',
+  jpushPushBaseUrl: 'JPUSH_PUSH_BASE_URL',
+  jpushReportBaseUrl: 'JPUSH_REPORT_BASE_URL',
+  jpushDeviceBaseUrl: 'JPUSH_DEVICE_BASE_URL',
+  /** Per-call timeout of the JPush client, ms (optional). */
+  jpushTimeoutMs: 'JPUSH_TIMEOUT_MS',
+  /** The topic escalation SMS are published to (the on-call subscriptions). */
+  onCallTopicArn: 'ON_CALL_TOPIC_ARN',
+} as const;
+
+/** One environment variable name of {@link ENV}. */
+export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+/** The tables, by the name the code knows them by. */
+export type TableName =
+  | 'messages'
+  | 'sessions'
+  | 'devices'
+  | 'offline'
+  | 'history'
+  | 'pacing'
+  | 'withdrawals';
+
+/** The environment variable that carries each table's name. */
+export const TABLE_ENV = {
+  messages: ENV.messagesTable,
+  sessions: ENV.sessionsTable,
+  devices: ENV.devicesTable,
+  offline: ENV.offlineTable,
+  history: ENV.historyTable,
+  pacing: ENV.pacingTable,
+  withdrawals: ENV.withdrawalsTable,
+} as const satisfies Record<TableName, EnvName>;
+
+/** Each table's key attributes (all strings), as the data stack creates them. */
+export const TABLE_KEYS = {
+  messages: { partition: 'messageId' },
+  sessions: { partition: 'userId', sort: 'registrationId' },
+  devices: { partition: 'registrationId' },
+  offline: { partition: 'userId', sort: 'storedKey' },
+  history: { partition: 'userId', sort: 'sortKey' },
+  pacing: { partition: 'family' },
+  withdrawals: { partition: 'queue', sort: 'entryKey' },
+} as const satisfies Record<TableName, { partition: string; sort?: string }>;
+
+/** A table's key item, as {@link TABLE_KEYS} names its attributes. */
+export type KeyOf<T extends TableName> = {
+  [K in
+    | (typeof TABLE_KEYS)[T]['partition']
+    | ((typeof TABLE_KEYS)[T] extends { sort: infer S extends string }
+        ? S
+        : never)]: string;
+};
+
+/**
+ * The attribute DynamoDB's time to live reads (epoch seconds), on the
+ * tables that expire items: the offline store and the withdrawals outbox.
+ */
+export const TTL_ATTRIBUTE = 'expiresAtEpoch';
+
+/** Where a message is in its life (`status` in the API and the table). */
+export const MESSAGE_STATUSES = [
+  'stored',
+  'sending',
+  'received',
+  'acknowledged',
+  'escalated',
+  'expired',
+  'failed',
+] as const;
+
+/** One of {@link MESSAGE_STATUSES}. */
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+/**
+ * What the Push step ends with (`$.push.outcome` in the state machine).
+ * `acknowledged` comes from the ACK function, which ends the step's wait
+ * through its task token; the others from the Push function.
+ */
+export const PUSH_OUTCOMES = [
+  /** JPush accepted the push; the step waits for the ACK or the interval. */
+  'pushed',
+  /** JPush knows none of the devices (1011); the step waits. */
+  'no-target',
+  /** Every device already has it (Report API): no new push, the step waits. */
+  'awaiting-ack',
+  /** Nothing to do any more: acknowledged, ended, or superseded. */
+  'done',
+  /** The recipient has no session: back in the offline store. */
+  'stored',
+  /** The message's life ended. */
+  'expired',
+  /** JPush refused the push for good; the message is `failed`. */
+  'failed',
+  /**
+   * JPush's rate-limit window is used up: the same attempt runs again after
+   * `waitSeconds`. Not an attempt: it never leads to escalation.
+   */
+  'paced',
+  /** The app's ACK ended the wait (sent by the ACK function). */
+  'acknowledged',
+] as const;
+
+/** One of {@link PUSH_OUTCOMES}. */
+export type PushOutcome = (typeof PUSH_OUTCOMES)[number];
+
+/** What CheckReport decides (`$.cycle.action` in the state machine). */
+export const CYCLE_ACTIONS = [
+  /** Push again (attempt + 1), or wait again if every device has it. */
+  'push',
+  /** Every attempt is used and no ACK came. */
+  'escalate',
+  /** The app's ACK came meanwhile. */
+  'acknowledged',
+  /** Ended elsewhere: stored again, expired, failed or superseded. */
+  'done',
+] as const;
+
+/** One of {@link CYCLE_ACTIONS}. */
+export type CycleAction = (typeof CYCLE_ACTIONS)[number];
+
+/**
+ * The events of a message's timeline (`timeline[].event` in the API), in
+ * roughly the order a message meets them.
+ */
+export const TIMELINE_EVENTS = [
+  /** The API took the message. */
+  'accepted',
+  /** The recipient had no session: kept in the offline store. */
+  'stored',
+  /** Taken from the offline store at a login. */
+  'drained',
+  /** JPush accepted a push (`attempt`, `jpushMsgId`). */
+  'pushed',
+  /** JPush knew none of the devices (1011). */
+  'not-delivered',
+  /** JPush kept failing through the Push step's retries. */
+  'push-failed',
+  /** JPush's rate-limit window was used up: the attempt waits for it. */
+  'paced',
+  /** What the Report API said about an attempt. */
+  'report',
+  /** Every device already has it: no new push, the wait goes on. */
+  'waiting',
+  /** The same attempt runs again (its step never began). */
+  'retrying',
+  /** The app's ACK came. */
+  'acknowledged',
+  /** An ACK for a message already ended. */
+  'late-ack',
+  /** A push withdrawn from a device that changed hands (logout, login). */
+  'withdrawn',
+  /** A withdrawal JPush failed: it is retried. */
+  'withdraw-failed',
+  /**
+   * Withdrawals stopped after failures: the push's time_to_live has passed,
+   * so JPush no longer delivers it.
+   */
+  'withdraw-ended',
+  /** No ACK after every attempt: the on-call person is told. */
+  'escalated',
+  /** An escalation SMS was published. */
+  'sms-sent',
+  /** An escalation SMS could not be published. */
+  'sms-failed',
+  /** The message's life ended before it was delivered. */
+  'expired',
+  /** JPush refused the message for good. */
+  'failed',
+] as const;
+
+/** One of {@link TIMELINE_EVENTS}. */
+export type TimelineEventName = (typeof TIMELINE_EVENTS)[number];

@@ -27,6 +27,7 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import type { CycleAction, PushOutcome } from '../../functions/shared/names.ts';
 
 /** Props of {@link DeliveryStateMachine}. */
 export interface DeliveryStateMachineProps {
@@ -72,6 +73,14 @@ const LAMBDA_RETRY: RetryProps = {
   maxDelay: Duration.seconds(30),
   jitterStrategy: JitterType.FULL,
 };
+
+/** The Push step's outcome (its result is at `$.push`) is `outcome`. */
+const outcomeIs = (outcome: PushOutcome) =>
+  Condition.stringEquals('$.push.outcome', outcome);
+
+/** CheckReport's decision (its result is at `$.cycle`) is `action`. */
+const actionIs = (action: CycleAction) =>
+  Condition.stringEquals('$.cycle.action', action);
 
 const TASK_TIMEOUT = Timeout.duration(Duration.seconds(90));
 
@@ -122,12 +131,9 @@ export class DeliveryStateMachine extends Construct {
     }).addRetry(TRANSIENT_RETRY);
 
     const afterPush = new Choice(this, 'AfterPush')
+      .when(outcomeIs('acknowledged'), acknowledged)
       .when(
-        Condition.stringEquals('$.push.outcome', 'acknowledged'),
-        acknowledged
-      )
-      .when(
-        Condition.stringEquals('$.push.outcome', 'paced'),
+        outcomeIs('paced'),
         new Wait(this, 'WaitForJPush', {
           comment:
             "JPush's rate-limit window is used up: the same attempt again when it opens.",
@@ -174,12 +180,9 @@ export class DeliveryStateMachine extends Construct {
       .next(escalated);
 
     const decide = new Choice(this, 'Decide')
-      .when(Condition.stringEquals('$.cycle.action', 'push'), push)
-      .when(Condition.stringEquals('$.cycle.action', 'escalate'), escalate)
-      .when(
-        Condition.stringEquals('$.cycle.action', 'acknowledged'),
-        acknowledged
-      )
+      .when(actionIs('push'), push)
+      .when(actionIs('escalate'), escalate)
+      .when(actionIs('acknowledged'), acknowledged)
       .otherwise(finished);
 
     push.addCatch(checkReport, {

@@ -9,6 +9,11 @@ import {
 } from 'aws-cdk-lib/aws-dynamodb';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import {
+  TABLE_KEYS,
+  type TableName,
+  TTL_ATTRIBUTE,
+} from '../../functions/shared/names.ts';
 import type { EnvironmentConfig } from '../config.ts';
 
 /** Props of {@link DataStack}. */
@@ -21,6 +26,19 @@ export interface DataStackProps extends StackProps {
  * The stateful half: DynamoDB tables and secrets. Never rename a construct ID
  * here once deployed: a new ID is a new (empty) table.
  */
+/** A table's key schema, from the names the functions use. */
+const keysOf = (
+  table: TableName
+): Pick<TableProps, 'partitionKey' | 'sortKey'> => {
+  const keys: { partition: string; sort?: string } = TABLE_KEYS[table];
+  return {
+    partitionKey: { name: keys.partition, type: AttributeType.STRING },
+    ...(keys.sort === undefined
+      ? {}
+      : { sortKey: { name: keys.sort, type: AttributeType.STRING } }),
+  };
+};
+
 export class DataStack extends Stack {
   /** Every message: content, policy, status, attempts and timeline. */
   public readonly messages: Table;
@@ -53,34 +71,31 @@ export class DataStack extends Stack {
 
     this.messages = new Table(this, 'MessagesTable', {
       ...defaults,
-      partitionKey: { name: 'messageId', type: AttributeType.STRING },
+      ...keysOf('messages'),
       // Status changes feed the outcome metrics (escalated, failed, ...).
       stream: StreamViewType.NEW_AND_OLD_IMAGES,
     });
     this.sessions = new Table(this, 'SessionsTable', {
       ...defaults,
-      partitionKey: { name: 'userId', type: AttributeType.STRING },
-      sortKey: { name: 'registrationId', type: AttributeType.STRING },
+      ...keysOf('sessions'),
     });
     this.devices = new Table(this, 'DevicesTable', {
       ...defaults,
-      partitionKey: { name: 'registrationId', type: AttributeType.STRING },
+      ...keysOf('devices'),
     });
     this.offlineStore = new Table(this, 'OfflineStoreTable', {
       ...defaults,
-      partitionKey: { name: 'userId', type: AttributeType.STRING },
-      sortKey: { name: 'storedKey', type: AttributeType.STRING },
-      timeToLiveAttribute: 'expiresAtEpoch',
+      ...keysOf('offline'),
+      timeToLiveAttribute: TTL_ATTRIBUTE,
     });
     this.history = new Table(this, 'HistoryTable', {
       ...defaults,
-      partitionKey: { name: 'userId', type: AttributeType.STRING },
-      sortKey: { name: 'sortKey', type: AttributeType.STRING },
+      ...keysOf('history'),
     });
 
     this.pacing = new Table(this, 'PacingTable', {
       ...defaults,
-      partitionKey: { name: 'family', type: AttributeType.STRING },
+      ...keysOf('pacing'),
       // Windows last a minute: nothing here is worth restoring.
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: false },
     });
@@ -91,9 +106,8 @@ export class DataStack extends Stack {
     });
     this.withdrawals = new Table(this, 'WithdrawalsTable', {
       ...defaults,
-      partitionKey: { name: 'queue', type: AttributeType.STRING },
-      sortKey: { name: 'entryKey', type: AttributeType.STRING },
-      timeToLiveAttribute: 'expiresAtEpoch',
+      ...keysOf('withdrawals'),
+      timeToLiveAttribute: TTL_ATTRIBUTE,
     });
 
     this.jpushCredentials = new Secret(this, 'JPushCredentials', {

@@ -24,6 +24,7 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaFunctionTarget } from 'aws-cdk-lib/aws-events-targets';
 import {
@@ -42,9 +43,12 @@ import { Subscription, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import {
+  ENV,
   METRIC,
   METRICS_NAMESPACE,
   SERVICE_NAME,
+  TABLE_ENV,
+  type TableName,
 } from '../../functions/shared/names.ts';
 import type { EnvironmentConfig } from '../config.ts';
 import { DeliveryStateMachine } from '../constructs/delivery-state-machine.ts';
@@ -87,14 +91,14 @@ export class ServiceStack extends Stack {
     });
 
     const tables = {
-      messages: [data.messages, 'MESSAGES_TABLE_NAME'],
-      sessions: [data.sessions, 'SESSIONS_TABLE_NAME'],
-      devices: [data.devices, 'DEVICES_TABLE_NAME'],
-      offline: [data.offlineStore, 'OFFLINE_STORE_TABLE_NAME'],
-      history: [data.history, 'HISTORY_TABLE_NAME'],
-      pacing: [data.pacing, 'PACING_TABLE_NAME'],
-      withdrawals: [data.withdrawals, 'WITHDRAWALS_TABLE_NAME'],
-    } as const;
+      messages: data.messages,
+      sessions: data.sessions,
+      devices: data.devices,
+      offline: data.offlineStore,
+      history: data.history,
+      pacing: data.pacing,
+      withdrawals: data.withdrawals,
+    } as const satisfies Record<TableName, ITable>;
     /**
      * A function with the DynamoDB actions it makes on the tables it names,
      * and nothing else.
@@ -102,7 +106,7 @@ export class ServiceStack extends Stack {
     const fn = (
       id: string,
       handlerName: string,
-      access: Partial<Record<keyof typeof tables, readonly DynamoAction[]>>,
+      access: Partial<Record<TableName, readonly DynamoAction[]>>,
       timeout = 10
     ) => {
       const f = new ServiceFunction(this, id, {
@@ -119,26 +123,30 @@ export class ServiceStack extends Stack {
         },
       });
       for (const [name, actions] of Object.entries(access)) {
-        const [table, envVar] = tables[name as keyof typeof tables];
-        f.bindTable({ table, actions, envVar });
+        const table = name as TableName;
+        f.bindTable({
+          table: tables[table],
+          actions,
+          envVar: TABLE_ENV[table],
+        });
       }
       return f;
     };
     const useJPush = (f: ServiceFunction) => {
-      f.fn.addEnvironment('JPUSH_PUSH_BASE_URL', config.jpush.pushBaseUrl);
-      f.fn.addEnvironment('JPUSH_REPORT_BASE_URL', config.jpush.reportBaseUrl);
-      f.fn.addEnvironment('JPUSH_DEVICE_BASE_URL', config.jpush.deviceBaseUrl);
+      f.fn.addEnvironment(ENV.jpushPushBaseUrl, config.jpush.pushBaseUrl);
+      f.fn.addEnvironment(ENV.jpushReportBaseUrl, config.jpush.reportBaseUrl);
+      f.fn.addEnvironment(ENV.jpushDeviceBaseUrl, config.jpush.deviceBaseUrl);
       f.fn.addEnvironment(
-        'JPUSH_TIMEOUT_MS',
+        ENV.jpushTimeoutMs,
         String(config.jpushTimeout.toMilliseconds())
       );
       return f.bindSecret({
         secret: data.jpushCredentials,
-        envVar: 'JPUSH_CREDENTIALS_SECRET_ARN',
+        envVar: ENV.jpushCredentialsSecretArn,
       });
     };
     const startsDeliveries = (f: ServiceFunction) => {
-      f.fn.addEnvironment('STATE_MACHINE_ARN', stateMachineArn);
+      f.fn.addEnvironment(ENV.stateMachineArn, stateMachineArn);
       f.fn.addToRolePolicy(
         new PolicyStatement({
           actions: ['states:StartExecution'],
@@ -162,7 +170,7 @@ export class ServiceStack extends Stack {
     const signsAcks = (f: ServiceFunction) =>
       f.bindSecret({
         secret: data.ackSigningKey,
-        envVar: 'ACK_KEY_SECRET_ARN',
+        envVar: ENV.ackKeySecretArn,
       });
 
     // The delivery cycle's code steps. Push may put a message back in the
@@ -247,7 +255,7 @@ export class ServiceStack extends Stack {
       { messages: ['UpdateItem'] },
       30
     );
-    escalate.fn.addEnvironment('ON_CALL_TOPIC_ARN', this.onCallTopic.topicArn);
+    escalate.fn.addEnvironment(ENV.onCallTopicArn, this.onCallTopic.topicArn);
     this.onCallTopic.grantPublish(escalate.fn);
     Validations.of(escalate.fn.role as IRole).acknowledge({
       id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',

@@ -7,6 +7,7 @@
  */
 
 import type { MessageStatus } from '../../functions/domain/message.ts';
+import type { TimelineEventName } from '../../functions/shared/names.ts';
 
 /** A message's status, as stored. */
 export type LiveMessageStatus = MessageStatus;
@@ -20,7 +21,7 @@ export type LiveEventBody =
       readonly messageId: string;
       readonly to: string;
       /** The timeline's event name: accepted, pushed, report, … */
-      readonly event: string;
+      readonly event: TimelineEventName;
       readonly detail?: string;
     }
   | {
@@ -94,7 +95,8 @@ export type LiveEvent = LiveEventBody & {
 /** Called for every published event. */
 export type LiveListener = (event: LiveEvent) => void;
 
-const TIMELINE_LABELS: Record<string, string> = {
+/** How the console and the live page name the events whose name is terse. */
+export const TIMELINE_LABELS: Partial<Record<TimelineEventName, string>> = {
   'late-ack': 'late ACK',
   'not-delivered': 'not delivered',
   'push-failed': 'push failed',

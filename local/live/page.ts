@@ -4,6 +4,7 @@
  * (Server-Sent Events) and re-reads `/local/messages`, `/local/devices` and
  * `/local/sms` when something happens, and every few seconds besides.
  */
+import { TIMELINE_LABELS } from './events.ts';
 
 /** Options of {@link livePageHtml}. */
 export interface LivePageOptions {
@@ -138,9 +139,9 @@ function since(iso, start) {
   if (!isFinite(ms)) return '';
   return '+' + (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s';
 }
+var LABELS = ${JSON.stringify(TIMELINE_LABELS)};
 function label(event) {
-  return { 'late-ack': 'late ACK', 'not-delivered': 'not delivered', 'push-failed': 'push failed',
-    'sms-sent': 'SMS sent', 'sms-failed': 'SMS failed', report: 'report checked' }[event] || event;
+  return LABELS[event] || event;
 }
 function getJson(path) {
   return fetch(path, { cache: 'no-store' }).then(function (res) {

@@ -1,6 +1,7 @@
 import { SecretsManagerAckKey } from '../../adapters/secrets.ts';
 import type { AckKeySource } from '../../domain/ports.ts';
 import { requireEnv } from '../env.ts';
+import { ENV } from '../names.ts';
 import type { Part } from './part.ts';
 
 /** What the ACK key part provides. */
@@ -11,5 +12,5 @@ export interface AckKeyDeps {
 
 /** The ACK key part: the secret named by `ACK_KEY_SECRET_ARN`. */
 export const ackKey: Part<AckKeyDeps> = () => ({
-  ackKey: () => new SecretsManagerAckKey(requireEnv('ACK_KEY_SECRET_ARN')),
+  ackKey: () => new SecretsManagerAckKey(requireEnv(ENV.ackKeySecretArn)),
 });

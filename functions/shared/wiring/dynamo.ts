@@ -17,6 +17,7 @@ import type {
   SessionRepository,
   WithdrawalOutbox,
 } from '../../domain/ports.ts';
+import { TABLE_ENV } from '../names.ts';
 import { lazily, once, type Part } from './part.ts';
 
 /** Names of the tables, as the stacks pass them in environment variables. */
@@ -29,17 +30,6 @@ export interface TableNames {
   readonly pacing: string;
   readonly withdrawals: string;
 }
-
-/** The environment variable of each table name (see the service stack). */
-const TABLE_ENV: { readonly [K in keyof TableNames]: string } = {
-  messages: 'MESSAGES_TABLE_NAME',
-  sessions: 'SESSIONS_TABLE_NAME',
-  devices: 'DEVICES_TABLE_NAME',
-  offline: 'OFFLINE_STORE_TABLE_NAME',
-  history: 'HISTORY_TABLE_NAME',
-  pacing: 'PACING_TABLE_NAME',
-  withdrawals: 'WITHDRAWALS_TABLE_NAME',
-};
 
 /** A document client that stores `undefined` fields as absent. */
 export const documentClient = (client: DynamoDBClient) =>

@@ -5,7 +5,8 @@ import { InMemoryReportMode } from '../../adapters/report-mode.ts';
 import { readJPushCredentials } from '../../adapters/secrets.ts';
 import type { JPushPort } from '../../domain/jpush.ts';
 import type { CidSource, ReportModeMemory } from '../../domain/ports.ts';
-import { requireEnv } from '../env.ts';
+import { optionalEnv, requireEnv } from '../env.ts';
+import { ENV } from '../names.ts';
 import { lambdaRepositories } from './dynamo.ts';
 import { once, type Part } from './part.ts';
 
@@ -29,11 +30,11 @@ export const jpush: Part<JPushDeps> = () => {
       new PacedJPush(
         new JPushClient({
           credentials: () =>
-            readJPushCredentials(requireEnv('JPUSH_CREDENTIALS_SECRET_ARN')),
-          pushBaseUrl: process.env.JPUSH_PUSH_BASE_URL,
-          reportBaseUrl: process.env.JPUSH_REPORT_BASE_URL,
-          deviceBaseUrl: process.env.JPUSH_DEVICE_BASE_URL,
-          timeoutMs: Number(process.env.JPUSH_TIMEOUT_MS ?? 10_000),
+            readJPushCredentials(requireEnv(ENV.jpushCredentialsSecretArn)),
+          pushBaseUrl: optionalEnv(ENV.jpushPushBaseUrl),
+          reportBaseUrl: optionalEnv(ENV.jpushReportBaseUrl),
+          deviceBaseUrl: optionalEnv(ENV.jpushDeviceBaseUrl),
+          timeoutMs: Number(optionalEnv(ENV.jpushTimeoutMs) ?? 10_000),
           onRateLimit: recordRateLimit,
         }),
         lambdaRepositories().pacing

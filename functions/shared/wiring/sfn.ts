@@ -3,6 +3,7 @@ import { SfnDeliveryStarter } from '../../adapters/sfn-delivery-starter.ts';
 import { SfnTaskCallbacks } from '../../adapters/sfn-task-callbacks.ts';
 import type { DeliveryStarter, TaskCallbacks } from '../../domain/ports.ts';
 import { requireEnv } from '../env.ts';
+import { ENV } from '../names.ts';
 import { once, type Part } from './part.ts';
 
 /** What the Step Functions part provides. */
@@ -18,7 +19,7 @@ export const stepFunctions: Part<StepFunctionsDeps> = () => {
   const client = once(() => new SFNClient({}));
   return {
     deliveries: () =>
-      new SfnDeliveryStarter(client(), requireEnv('STATE_MACHINE_ARN')),
+      new SfnDeliveryStarter(client(), requireEnv(ENV.stateMachineArn)),
     callbacks: () => new SfnTaskCallbacks(client()),
   };
 };

@@ -2,6 +2,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SnsSmsSender } from '../../adapters/sns-sms-sender.ts';
 import type { SmsSender } from '../../domain/ports.ts';
 import { requireEnv } from '../env.ts';
+import { ENV } from '../names.ts';
 import type { Part } from './part.ts';
 
 /** What the SNS part provides. */
@@ -13,5 +14,5 @@ export interface SmsDeps {
 /** The SNS part. */
 export const sms: Part<SmsDeps> = () => ({
   sms: () =>
-    new SnsSmsSender(new SNSClient({}), () => requireEnv('ON_CALL_TOPIC_ARN')),
+    new SnsSmsSender(new SNSClient({}), () => requireEnv(ENV.onCallTopicArn)),
 });

@@ -155,7 +155,7 @@ describe('DynamoMessageRepository', () => {
     // Prepare
     const after = { ...message, attempts: 2 };
     db.on(UpdateCommand).resolves({ Attributes: after });
-    const event = { at: '2026-11-27T08:01:00.000Z', event: 'pushed' };
+    const event = { at: '2026-11-27T08:01:00.000Z', event: 'pushed' } as const;
 
     // Act
     const updated = await repository.update('m1', {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ENV } from '../../../functions/shared/names.ts';
 import { ackKey } from '../../../functions/shared/wiring/ack-key.ts';
 import { clock } from '../../../functions/shared/wiring/clock.ts';
 import { tables } from '../../../functions/shared/wiring/dynamo.ts';
@@ -46,18 +47,11 @@ describe('wire', () => {
 describe('the Lambda parts', () => {
   it('need the environment of a dependency only when it is first used', () => {
     // Prepare: no table names, no ARNs.
-    for (const name of [
-      'MESSAGES_TABLE_NAME',
-      'SESSIONS_TABLE_NAME',
-      'STATE_MACHINE_ARN',
-      'ACK_KEY_SECRET_ARN',
-      'PACING_TABLE_NAME',
-      'JPUSH_CREDENTIALS_SECRET_ARN',
-    ]) {
+    for (const name of Object.values(ENV)) {
       vi.stubEnv(name, '');
     }
     vi.stubEnv('AWS_REGION', 'us-east-1');
-    vi.stubEnv('MESSAGES_TABLE_NAME', 'Messages');
+    vi.stubEnv(ENV.messagesTable, 'Messages');
 
     // Act
     const deps = wire(tables, stepFunctions, jpush, ackKey, sms, clock);
@@ -65,8 +59,8 @@ describe('the Lambda parts', () => {
     // Assess
     expect(deps.messages).toBeDefined();
     expect(() => deps.sessions).toThrow(/sessions/);
-    expect(() => deps.deliveries).toThrow(/STATE_MACHINE_ARN/);
-    expect(() => deps.ackKey).toThrow(/ACK_KEY_SECRET_ARN/);
+    expect(() => deps.deliveries).toThrow(ENV.stateMachineArn);
+    expect(() => deps.ackKey).toThrow(ENV.ackKeySecretArn);
     expect(() => deps.jpush).toThrow(/pacing/);
     // The SNS topic and the JPush secret are read when first called.
     expect(deps.sms).toBeDefined();
