@@ -100,7 +100,7 @@ export const matchRoute = (
   path: string
 ):
   | { route: LocalRoute; params: Record<string, string> }
-  | { route: undefined; allowed: string[] } => {
+  | { route: undefined; allowed: string[]; malformed?: string } => {
   const allowed: string[] = [];
   for (const route of routes) {
     const match = route.pattern.exec(path);
@@ -109,11 +109,16 @@ export const matchRoute = (
       allowed.push(route.method);
       continue;
     }
-    const params: Record<string, string> = {};
-    route.paramNames.forEach((name, i) => {
-      params[name] = decodeURIComponent(match[i + 1] ?? '');
-    });
-    return { route, params };
+    const params: Record<string, string> = Object.create(null);
+    for (const [i, name] of route.paramNames.entries()) {
+      try {
+        params[name] = decodeURIComponent(match[i + 1] ?? '');
+      } catch {
+        // API Gateway refuses such a path before any function runs.
+        return { route: undefined, allowed: [], malformed: name };
+      }
+    }
+    return { route, params: { ...params } };
   }
   return { route: undefined, allowed };
 };
@@ -157,10 +162,14 @@ export const toApiEvent = (
     if (value !== undefined)
       headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
-  const query: Record<string, string> = {};
+  // Own properties only: a parameter named __proto__ is a parameter (which
+  // the route then refuses as unknown), as it is in API Gateway's JSON.
+  const values = new Map<string, string>();
   for (const [name, value] of url.searchParams) {
-    query[name] = query[name] === undefined ? value : `${query[name]},${value}`;
+    const seen = values.get(name);
+    values.set(name, seen === undefined ? value : `${seen},${value}`);
   }
+  const query: Record<string, string> = Object.fromEntries(values);
   const now = new Date();
   return {
     version: '2.0',

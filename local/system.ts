@@ -410,7 +410,14 @@ export const startLocalSystem = async (
       const method = req.method ?? 'GET';
       const match = matchRoute(routes, method, requestUrl.pathname);
       if (!match.route) {
-        if (match.allowed.length > 0) {
+        if (match.malformed !== undefined) {
+          sendJsonError(
+            res,
+            400,
+            'ValidationError',
+            `The path's ${match.malformed} has a malformed percent-escape (% must be followed by two hex digits).`
+          );
+        } else if (match.allowed.length > 0) {
           sendJsonError(
             res,
             405,

@@ -131,6 +131,23 @@ export const UserId = z
       'may contain only letters, digits, _, - and @!#$&*+=.|￥ (it is used as the JPush alias)',
   });
 
+/**
+ * A message id in the alphabet this API makes them in (`m` + time and random,
+ * or `k` + a hash of the idempotency key: letters, digits, `_` and `-`), at
+ * most 64 characters. Checked before anything is read or logged, so a
+ * crafted path (thousands of bytes, past DynamoDB's 2 KB key limit) gets a
+ * 400, not a 500; a well-formed id that names no message is still a 404.
+ */
+export const MessageId = z
+  .string({ error: 'must be a string' })
+  .regex(/^[0-9A-Za-z_-]{1,64}$/, {
+    error:
+      'is not a message id (the messageId that send returned: at most 64 letters, digits, _ and -)',
+  });
+
+/** The path of the routes of one message. */
+export const MessagePath = z.strictObject({ messageId: MessageId });
+
 /** A JPush registration id as the app gets it from the JPush SDK. */
 export const RegistrationId = z
   .string({ error: 'must be a string' })

@@ -2,7 +2,13 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import * as z from 'zod';
 import { type AcknowledgeDeps, acknowledge } from '../domain/acknowledge.ts';
-import { jsonResponse, parseJsonBody, withHttpErrors } from '../shared/http.ts';
+import { MessagePath } from '../domain/message.ts';
+import {
+  jsonResponse,
+  parseJsonBody,
+  parseWith,
+  withHttpErrors,
+} from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
 import { ackKey } from '../shared/wiring/ack-key.ts';
@@ -20,7 +26,11 @@ const AckInput = z.strictObject({
 /** `POST /v1/messages/{messageId}/ack`: the app confirms receipt. */
 export const createHandler = (deps: AcknowledgeDeps) =>
   withHttpErrors(async (event: APIGatewayProxyEventV2) => {
-    const messageId = event.pathParameters?.messageId ?? '';
+    const { messageId } = parseWith(
+      MessagePath,
+      { messageId: event.pathParameters?.messageId },
+      'path'
+    );
     logger.appendKeys({ messageId });
     const { token } = parseJsonBody(event, AckInput);
     const result = await acknowledge({ messageId, token }, deps);

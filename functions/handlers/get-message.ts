@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { getMessage } from '../domain/get-message.ts';
-import { jsonResponse, withHttpErrors } from '../shared/http.ts';
+import { MessagePath } from '../domain/message.ts';
+import { jsonResponse, parseWith, withHttpErrors } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/powertools.ts';
 import { clock } from '../shared/wiring/clock.ts';
@@ -9,7 +10,11 @@ import { tables } from '../shared/wiring/dynamo.ts';
 /** `GET /v1/messages/{messageId}`: status and timeline. */
 export const createHandler = (deps: Parameters<typeof getMessage>[1]) =>
   withHttpErrors(async (event: APIGatewayProxyEventV2) => {
-    const messageId = event.pathParameters?.messageId ?? '';
+    const { messageId } = parseWith(
+      MessagePath,
+      { messageId: event.pathParameters?.messageId },
+      'path'
+    );
     logger.appendKeys({ messageId });
     return jsonResponse(200, await getMessage(messageId, deps));
   });

@@ -54,7 +54,32 @@ export const parseJsonBody = <S extends z.ZodType>(
   } catch {
     throw new ValidationError('The request body is not valid JSON.');
   }
+  const refused = refusedKeyPath(json);
+  if (refused !== undefined) {
+    throw new ValidationError(
+      `Invalid request body: ${refused}: field names __proto__, constructor and prototype are not accepted anywhere in a body.`
+    );
+  }
   return parseWith(schema, json, 'body');
+};
+
+/** Field names that mean something to JavaScript objects. */
+const REFUSED_KEYS: ReadonlySet<string> = new Set([
+  '__proto__',
+  'constructor',
+  'prototype',
+]);
+
+/** The path of the first refused field name in a parsed body, if any. */
+const refusedKeyPath = (value: unknown, path = ''): string | undefined => {
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const at = path === '' ? key : `${path}.${key}`;
+    if (REFUSED_KEYS.has(key)) return at;
+    const deeper = refusedKeyPath(child, at);
+    if (deeper !== undefined) return deeper;
+  }
+  return undefined;
 };
 
 /**
