@@ -23,6 +23,7 @@ import {
   type DeliveryStarter,
   systemClock,
 } from '../functions/domain/ports.ts';
+import { signingKeys } from '../functions/domain/signing-keys.ts';
 import {
   type AppDeps,
   documentClient,
@@ -257,7 +258,12 @@ export const startLocalSystem = async (
     const client = jpush;
     closers.unshift(() => client.close());
 
-    const ackKey = options.ackKey ?? randomBytes(32);
+    // Fresh keys per start (version 1), as the stack's generated secrets are.
+    const ackKeys = signingKeys({
+      version: '1',
+      key: options.ackKey ?? randomBytes(32),
+    });
+    const cursorKeys = signingKeys({ version: '1', key: randomBytes(32) });
     const sms = new SmsSink();
     let machine: LocalStateMachine | undefined;
     const clock = options.clock ?? systemClock;
@@ -296,7 +302,8 @@ export const startLocalSystem = async (
       outbox: repositories.outbox,
       sms: new LocalSmsSender(sms, onCallTopic),
       reportMode: new InMemoryReportMode(),
-      ackKey: { key: async () => ackKey },
+      ackKey: { keys: async () => ackKeys },
+      cursorKeys: { keys: async () => cursorKeys },
       clock,
       // Withdrawal retries keep pace with the state machine's time scale.
       withdrawRetry: {

@@ -91,7 +91,10 @@ const decodeCursor = (
       'u' in parsed &&
       'k' in parsed &&
       parsed.u === userId &&
-      typeof parsed.k === 'string'
+      typeof parsed.k === 'string' &&
+      // A sort key of this table: `${createdAt}#${messageId}`, far below
+      // DynamoDB's 1 KB limit for a sort key.
+      /^\d{4}-\d\d-\d\dT[\d:.]+Z#[0-9A-Za-z_-]{1,64}$/.test(parsed.k)
     ) {
       return { userId, sortKey: parsed.k } satisfies KeyOf<'history'>;
     }

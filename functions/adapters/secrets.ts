@@ -1,22 +1,89 @@
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
-import type { AckKeySource } from '../domain/ports.ts';
+import {
+  KEY_VERSION,
+  MIN_KEY_BYTES,
+  type SigningKeySource,
+  type SigningKeys,
+  signingKeys,
+  UNVERSIONED,
+} from '../domain/signing-keys.ts';
 
 /** Secrets are cached for this long in a warm Lambda. */
 const MAX_AGE_SECONDS = 300;
 
-/** The ACK signing key, read from Secrets Manager and cached. */
-export class SecretsManagerAckKey implements AckKeySource {
-  /** @param secretId ARN or name of the secret holding the key */
-  constructor(private readonly secretId: string) {}
+/**
+ * Reads a secret of signing keys and caches it (five minutes in a warm
+ * Lambda, so a rotation is seen within that time).
+ */
+export class SecretsManagerSigningKeys implements SigningKeySource {
+  /**
+   * @param secretId ARN or name of the secret
+   * @param what what the keys sign, for error messages ("ACK token")
+   */
+  constructor(
+    private readonly secretId: string,
+    private readonly what: string
+  ) {}
 
-  async key(): Promise<Buffer> {
+  async keys(): Promise<SigningKeys> {
     const value = await getSecret(this.secretId, { maxAge: MAX_AGE_SECONDS });
-    if (typeof value !== 'string' || value.length < 32) {
-      throw new Error('The ACK signing key secret is missing or too short.');
-    }
-    return Buffer.from(value, 'utf8');
+    return parseSigningKeys(value, this.what);
   }
 }
+
+/**
+ * The keys of a signing-key secret. Either JSON
+ * `{"current": "2", "key1": "...", "key2": "..."}` (each `key<version>` at
+ * least 32 characters; `current` names the one that signs, every other
+ * listed version is still accepted), or a plain string of at least 32
+ * characters, which is version `0` (tokens without a version).
+ * @param value the secret string
+ * @param what what the keys sign, for the error message
+ * @throws Error naming what is wrong, never a value
+ */
+export const parseSigningKeys = (value: unknown, what: string): SigningKeys => {
+  const fail = (why: string): never => {
+    throw new Error(`The ${what} signing key secret ${why}.`);
+  };
+  if (typeof value !== 'string') return fail('is missing or not a string');
+  if (!value.trimStart().startsWith('{')) {
+    if (Buffer.byteLength(value) < MIN_KEY_BYTES) {
+      fail(`is shorter than ${MIN_KEY_BYTES} bytes`);
+    }
+    return signingKeys({ version: UNVERSIONED, key: Buffer.from(value) });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return fail('starts with { but is not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return fail('is not a JSON object');
+  }
+  const fields = Object.entries(parsed);
+  const current = fields.find(([name]) => name === 'current')?.[1];
+  if (typeof current !== 'string' || !KEY_VERSION.test(current)) {
+    return fail('has no "current" version (1 to 8 letters or digits)');
+  }
+  const accepted = new Map<string, Buffer>();
+  for (const [name, key] of fields) {
+    if (name === 'current') continue;
+    const version = /^key(.+)$/.exec(name)?.[1];
+    if (version === undefined || !KEY_VERSION.test(version)) {
+      fail(`has a field "${name.slice(0, 20)}" that is not key<version>`);
+    }
+    if (typeof key !== 'string' || Buffer.byteLength(key) < MIN_KEY_BYTES) {
+      fail(`has a ${name} shorter than ${MIN_KEY_BYTES} bytes`);
+    }
+    accepted.set(version as string, Buffer.from(key as string));
+  }
+  const key = accepted.get(current);
+  if (key === undefined)
+    return fail(`has no key${current} for its current version`);
+  accepted.delete(current);
+  return signingKeys({ version: current, key }, accepted);
+};
 
 /** JPush credentials as stored in their secret. */
 export interface JPushCredentials {

@@ -1,39 +1,48 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import {
+  macOf,
+  type SigningKeys,
+  sameMac,
+  UNVERSIONED,
+} from './signing-keys.ts';
+
+const macText = (messageId: string, to: string) => `ack\n${messageId}\n${to}`;
 
 /**
  * The ACK token of a message: HMAC-SHA256 over the message id and the
- * recipient, base64url. Only the pushed device (which gets it in the push
- * extras) and this system know it.
- * @param key the signing key (from Secrets Manager)
+ * recipient, base64url, after the version of the key that made it
+ * (`<version>.<mac>`; a key kept as a plain secret string makes tokens
+ * without a version, as before keys had versions). Only the pushed device
+ * (which gets it in the push extras) and this system know it.
+ * @param keys the signing keys (from Secrets Manager): the current one signs
  * @param messageId the message
  * @param to the recipient's user id
  */
 export const ackTokenFor = (
-  key: Buffer,
+  keys: SigningKeys,
   messageId: string,
   to: string
-): string =>
-  createHmac('sha256', key)
-    .update(`ack\n${messageId}\n${to}`)
-    .digest('base64url');
+): string => {
+  const { version, key } = keys.current;
+  const mac = macOf(key, macText(messageId, to));
+  return version === UNVERSIONED ? mac : `${version}.${mac}`;
+};
 
 /**
- * Checks a token in constant time.
+ * Checks a token in constant time, with the key of the version it names,
+ * while that version is still accepted.
  * @returns true when `token` is the message's ACK token
  */
 export const isValidAckToken = (
-  key: Buffer,
+  keys: SigningKeys,
   messageId: string,
   to: string,
   token: string
 ): boolean => {
-  const expected = Buffer.from(ackTokenFor(key, messageId, to));
-  const given = Buffer.from(token);
-  // timingSafeEqual needs equal lengths; compare against itself to keep the
-  // time independent of where a wrong token differs.
-  if (given.length !== expected.length) {
-    timingSafeEqual(expected, expected);
-    return false;
-  }
-  return timingSafeEqual(given, expected);
+  const dot = token.indexOf('.');
+  const version = dot < 0 ? UNVERSIONED : token.slice(0, dot);
+  const mac = dot < 0 ? token : token.slice(dot + 1);
+  const key = keys.accepted.get(version);
+  // An unknown version is compared too, so that its answer takes as long.
+  const expected = macOf(key ?? keys.current.key, macText(messageId, to));
+  return sameMac(expected, mac) && key !== undefined;
 };

@@ -3,16 +3,16 @@ import { isValidAckToken } from './ack-token.ts';
 import { ForbiddenError } from './errors.ts';
 import type { Message, MessageStatus } from './message.ts';
 import type {
-  AckKeySource,
   Clock,
   MessageRepository,
+  SigningKeySource,
   TaskCallbacks,
 } from './ports.ts';
 
 /** What acknowledging needs. */
 export interface AcknowledgeDeps {
   readonly messages: MessageRepository;
-  readonly ackKey: AckKeySource;
+  readonly ackKey: SigningKeySource;
   readonly clock: Clock;
   readonly callbacks: TaskCallbacks;
 }
@@ -53,7 +53,7 @@ export const acknowledge = async (
     'This ACK token is not valid for this message.'
   );
   const message = await deps.messages.get(input.messageId);
-  const key = await deps.ackKey.key();
+  const key = await deps.ackKey.keys();
   if (!message) {
     isValidAckToken(key, input.messageId, '', input.token);
     throw forbidden;

@@ -1,6 +1,13 @@
+import { InvalidCursorError } from './errors.ts';
 import { viewOf } from './get-message.ts';
 import type { MessageStatus } from './message.ts';
 import type { Clock, HistoryRepository, MessageRepository } from './ports.ts';
+import {
+  macOf,
+  type SigningKeySource,
+  type SigningKeys,
+  sameMac,
+} from './signing-keys.ts';
 
 /** Limits of a history page. */
 export const HISTORY_LIMITS = { default: 50, min: 1, max: 100 } as const;
@@ -31,7 +38,50 @@ export interface ListHistoryDeps {
   readonly history: HistoryRepository;
   readonly messages: MessageRepository;
   readonly clock: Clock;
+  /** The keys cursors are signed with. */
+  readonly cursorKeys: SigningKeySource;
 }
+
+const cursorMacText = (userId: string, version: string, inner: string) =>
+  `history-cursor\n${userId}\n${version}\n${inner}`;
+
+/**
+ * Signs the store's cursor for one user: `<key version>.<cursor>.<mac>`, so
+ * that only a cursor this system gave out, for this user, is ever read
+ * back (the store's cursor holds a raw DynamoDB key).
+ */
+export const sealCursor = (
+  keys: SigningKeys,
+  userId: string,
+  inner: string
+): string => {
+  const { version, key } = keys.current;
+  return `${version}.${inner}.${macOf(key, cursorMacText(userId, version, inner))}`;
+};
+
+/**
+ * The store's cursor inside a sealed one.
+ * @throws InvalidCursorError when it was not sealed for this user by a key
+ * still accepted
+ */
+export const openCursor = (
+  keys: SigningKeys,
+  userId: string,
+  cursor: string
+): string => {
+  const [version = '', inner = '', mac = '', ...rest] = cursor.split('.');
+  const key = keys.accepted.get(version);
+  const expected = macOf(
+    key ?? keys.current.key,
+    cursorMacText(userId, version, inner)
+  );
+  if (!sameMac(expected, mac) || key === undefined || rest.length > 0) {
+    throw new InvalidCursorError(
+      'cursor is not valid: pass the nextCursor of the previous page unchanged, for the same user'
+    );
+  }
+  return inner;
+};
 
 /**
  * A page of the messages to and from a user, newest first.
@@ -40,13 +90,21 @@ export interface ListHistoryDeps {
  * status route would show.
  * @param options `limit` 1..100, `cursor` from the previous page
  * @throws InvalidCursorError when the cursor was not made for this user
+ * (signed with a key still accepted)
  */
 export const listHistory = async (
   userId: string,
   options: { limit: number; cursor?: string },
   deps: ListHistoryDeps
 ): Promise<HistoryListing> => {
-  const page = await deps.history.page(userId, options.limit, options.cursor);
+  const keys = await deps.cursorKeys.keys();
+  const page = await deps.history.page(
+    userId,
+    options.limit,
+    options.cursor === undefined
+      ? undefined
+      : openCursor(keys, userId, options.cursor)
+  );
   const ids = [...new Set(page.entries.map((e) => e.messageId))];
   const messages = ids.length === 0 ? [] : await deps.messages.getMany(ids);
   const byId = new Map(messages.map((m) => [m.messageId, m]));
@@ -72,6 +130,8 @@ export const listHistory = async (
   });
   return {
     items,
-    ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
+    ...(page.nextCursor === undefined
+      ? {}
+      : { nextCursor: sealCursor(keys, userId, page.nextCursor) }),
   };
 };

@@ -176,10 +176,7 @@ export interface Clock {
 /** The system clock. */
 export const systemClock: Clock = { now: () => new Date() };
 
-/** The key that signs ACK tokens. */
-export interface AckKeySource {
-  key(): Promise<Buffer>;
-}
+export type { SigningKeySource } from './signing-keys.ts';
 
 /** What became of a callback sent for a Step Functions task token. */
 export type CallbackResult =

@@ -12,9 +12,9 @@ import {
   TERMINAL_STATUSES,
 } from './message.ts';
 import type {
-  AckKeySource,
   CidSource,
   MessageUpdate,
+  SigningKeySource,
   TaskCallbacks,
 } from './ports.ts';
 import { sendRecordedPush } from './push-send.ts';
@@ -56,7 +56,7 @@ export interface PushAttemptResult {
 /** What a push attempt needs. */
 export interface PushAttemptDeps extends DispatchDeps, WithdrawDeps {
   readonly jpush: JPushPort;
-  readonly ackKey: AckKeySource;
+  readonly ackKey: SigningKeySource;
   readonly cids: CidSource;
   readonly callbacks: TaskCallbacks;
 }

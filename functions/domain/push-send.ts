@@ -7,7 +7,7 @@ import {
   type PushPayload,
 } from './jpush.ts';
 import type { Message, PushRecord } from './message.ts';
-import type { AckKeySource, Clock, MessageRepository } from './ports.ts';
+import type { Clock, MessageRepository, SigningKeySource } from './ports.ts';
 
 /**
  * The JPush push object for a recorded push. Extras carry what the app
@@ -75,7 +75,7 @@ export const buildPushPayload = (
 export interface SendPushDeps {
   readonly messages: MessageRepository;
   readonly jpush: JPushPort;
-  readonly ackKey: AckKeySource;
+  readonly ackKey: SigningKeySource;
   readonly clock: Clock;
 }
 
@@ -101,7 +101,7 @@ export const sendRecordedPush = async (
   const payload = buildPushPayload(
     message,
     record,
-    ackTokenFor(await deps.ackKey.key(), message.messageId, message.to)
+    ackTokenFor(await deps.ackKey.keys(), message.messageId, message.to)
   );
   const at = deps.clock.now().toISOString();
   const note =

@@ -5,9 +5,9 @@ import {
 } from './jpush.ts';
 import type { Message, PushRecord } from './message.ts';
 import type {
-  AckKeySource,
   Clock,
   MessageRepository,
+  SigningKeySource,
   Withdrawal,
   WithdrawalOutbox,
 } from './ports.ts';
@@ -18,7 +18,7 @@ export interface WithdrawDeps {
   readonly messages: MessageRepository;
   readonly jpush: JPushPort;
   readonly outbox: WithdrawalOutbox;
-  readonly ackKey: AckKeySource;
+  readonly ackKey: SigningKeySource;
   readonly clock: Clock;
   /** Backoff between tries. @default 2 s doubling, at most 5 min */
   readonly withdrawRetry?: {

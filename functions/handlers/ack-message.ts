@@ -11,9 +11,9 @@ import {
 } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
-import { ackKey } from '../shared/wiring/ack-key.ts';
 import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
+import { ackKey } from '../shared/wiring/keys.ts';
 import { stepFunctions } from '../shared/wiring/sfn.ts';
 
 const AckInput = z.strictObject({

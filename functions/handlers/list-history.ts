@@ -11,6 +11,7 @@ import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/powertools.ts';
 import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
+import { cursorKey } from '../shared/wiring/keys.ts';
 
 const limitError = `must be a whole number from ${HISTORY_LIMITS.min} to ${HISTORY_LIMITS.max}`;
 
@@ -63,4 +64,4 @@ export const createHandler = (deps: ListHistoryDeps) =>
   });
 
 /** The Lambda entry point. */
-export const handler = lambdaHandler(createHandler, tables, clock);
+export const handler = lambdaHandler(createHandler, tables, cursorKey, clock);

@@ -4,10 +4,10 @@ import { LogoutInput, logout, type SessionDeps } from '../domain/sessions.ts';
 import { jsonResponse, parseWith, withHttpErrors } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
-import { ackKey } from '../shared/wiring/ack-key.ts';
 import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
 import { jpush } from '../shared/wiring/jpush.ts';
+import { ackKey } from '../shared/wiring/keys.ts';
 import { stepFunctions } from '../shared/wiring/sfn.ts';
 
 /**

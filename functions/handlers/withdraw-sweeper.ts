@@ -2,10 +2,10 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { sweepWithdrawals, type WithdrawDeps } from '../domain/withdraw.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
-import { ackKey } from '../shared/wiring/ack-key.ts';
 import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
 import { jpush } from '../shared/wiring/jpush.ts';
+import { ackKey } from '../shared/wiring/keys.ts';
 
 /** What the sweep uses. */
 type Deps = WithdrawDeps;

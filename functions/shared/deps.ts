@@ -1,6 +1,5 @@
 import type { JPushPort } from '../domain/jpush.ts';
 import type {
-  AckKeySource,
   CidSource,
   Clock,
   DeliveryStarter,
@@ -10,6 +9,7 @@ import type {
   OfflineStore,
   ReportModeMemory,
   SessionRepository,
+  SigningKeySource,
   SmsSender,
   TaskCallbacks,
   WithdrawalOutbox,
@@ -47,7 +47,9 @@ export interface AppDeps {
   readonly sms: SmsSender;
   /** Whether the app has JPush's per-device status API. */
   readonly reportMode: ReportModeMemory;
-  readonly ackKey: AckKeySource;
+  readonly ackKey: SigningKeySource;
+  /** Signs history cursors. */
+  readonly cursorKeys: SigningKeySource;
   readonly clock: Clock;
   /** Backoff of withdrawal retries. @default 2 s doubling, at most 5 min */
   readonly withdrawRetry?: WithdrawDeps['withdrawRetry'];

@@ -46,6 +46,8 @@ export const ENV = {
   stateMachineArn: 'STATE_MACHINE_ARN',
   /** The secret holding the key ACK tokens are signed with. */
   ackKeySecretArn: 'ACK_KEY_SECRET_ARN',
+  /** The secret holding the keys history cursors are signed with. */
+  cursorKeySecretArn: 'HISTORY_CURSOR_KEY_SECRET_ARN',
   /** The secret holding JPush's `appKey` and `masterSecret`. */
   jpushCredentialsSecretArn: 'JPUSH_CREDENTIALS_SECRET_ARN',
   jpushPushBaseUrl: 'JPUSH_PUSH_BASE_URL',

@@ -144,7 +144,12 @@ export const startBundledSystem = async (
         appKey: APP_KEY,
         masterSecret: MASTER_SECRET,
       }),
+      // As generated: the ACK key a plain string, the cursor keys a ring.
       [secretArn('AckSigningKey')]: randomBytes(32).toString('base64'),
+      [secretArn('HistoryCursorKey')]: JSON.stringify({
+        current: '1',
+        key1: randomBytes(32).toString('base64'),
+      }),
     };
 
     const machines = new Map<string, LocalStateMachine>();

@@ -2,7 +2,6 @@ import { InMemoryReportMode } from '../../functions/adapters/report-mode.ts';
 import { InvalidCursorError } from '../../functions/domain/errors.ts';
 import type { Message } from '../../functions/domain/message.ts';
 import type {
-  AckKeySource,
   CallbackResult,
   CidSource,
   Clock,
@@ -18,12 +17,14 @@ import type {
   OfflineStore,
   Session,
   SessionRepository,
+  SigningKeySource,
   SmsSender,
   StoredMessage,
   TaskCallbacks,
   Withdrawal,
   WithdrawalOutbox,
 } from '../../functions/domain/ports.ts';
+import { signingKeys } from '../../functions/domain/signing-keys.ts';
 
 const clone = <T>(value: T): T => structuredClone(value);
 
@@ -227,8 +228,21 @@ export class FakeClock implements Clock {
 }
 
 /** A fixed, obviously fake ACK key. */
-export const fakeAckKey: AckKeySource = {
-  key: async () => Buffer.from('test-only-ack-key-not-a-secret-0123456789'),
+export const fakeAckKey: SigningKeySource = {
+  keys: async () =>
+    signingKeys({
+      version: '1',
+      key: Buffer.from('test-only-ack-key-not-a-secret-0123456789'),
+    }),
+};
+
+/** A fixed, obviously fake history cursor key. */
+export const fakeCursorKeys: SigningKeySource = {
+  keys: async () =>
+    signingKeys({
+      version: '1',
+      key: Buffer.from('test-only-cursor-key-not-a-secret-0123456'),
+    }),
 };
 
 /** Hands out cids `cid-1`, `cid-2`, ... */
@@ -335,6 +349,7 @@ export const inMemoryDeps = () => ({
   deliveries: new RecordingDeliveryStarter(),
   clock: new FakeClock(),
   ackKey: fakeAckKey,
+  cursorKeys: fakeCursorKeys,
   cids: new CountingCids(),
   callbacks: new RecordingCallbacks(),
   outbox: new InMemoryOutbox(),

@@ -17,7 +17,7 @@ const prepare = async () => {
     since: '2026-11-27T07:00:00.000Z',
   });
   const { messageId } = await sendMessage({ to: 'user_42', body: 'hi' }, deps);
-  const token = ackTokenFor(await fakeAckKey.key(), messageId, 'user_42');
+  const token = ackTokenFor(await fakeAckKey.keys(), messageId, 'user_42');
   deps.clock.advance(30_000);
   return { deps, messageId, token };
 };
@@ -77,7 +77,7 @@ describe('acknowledge', () => {
     const { deps, messageId, token } = await prepare();
     const before = await deps.messages.get(messageId);
     const otherToken = ackTokenFor(
-      await fakeAckKey.key(),
+      await fakeAckKey.keys(),
       messageId,
       'user_99'
     );
@@ -125,7 +125,7 @@ describe('acknowledge', () => {
     const { deps, messageId } = await prepare();
     const second = await sendMessage({ to: 'user_42', body: 'two' }, deps);
     const secondToken = ackTokenFor(
-      await fakeAckKey.key(),
+      await fakeAckKey.keys(),
       second.messageId,
       'user_42'
     );

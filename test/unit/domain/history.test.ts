@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidCursorError } from '../../../functions/domain/errors.ts';
 import { listHistory } from '../../../functions/domain/history.ts';
 import { sendMessage } from '../../../functions/domain/send-message.ts';
+import { signingKeys } from '../../../functions/domain/signing-keys.ts';
 import { inMemoryDeps } from '../../helpers/fakes.ts';
 
 const prepare = () => {
@@ -122,5 +123,50 @@ describe('listHistory', () => {
 
     // Assess
     await expect(listing).rejects.toBeInstanceOf(InvalidCursorError);
+  });
+
+  it('refuses a cursor altered, given to another user, or signed by a key no longer accepted; accepts one of an older key still listed', async () => {
+    // Prepare
+    const { deps, send } = prepare();
+    for (let i = 0; i < 3; i++) await send({ to: 'user_a', body: `n ${i}` });
+    const first = await listHistory('user_a', { limit: 1 }, deps);
+    const cursor = first.nextCursor as string;
+    const [version, inner, mac] = cursor.split('.') as [string, string, string];
+    const old = await deps.cursorKeys.keys();
+    const newKey = Buffer.from('test-only-second-cursor-key-not-a-secret');
+    const rotated = {
+      keys: async () =>
+        signingKeys({ version: '2', key: newKey }, old.accepted.entries()),
+    };
+    const retired = {
+      keys: async () => signingKeys({ version: '2', key: newKey }),
+    };
+    const page = (c: string, user = 'user_a', keys = deps.cursorKeys) =>
+      listHistory(user, { limit: 1, cursor: c }, { ...deps, cursorKeys: keys });
+
+    // Act
+    const refused = await Promise.allSettled([
+      page(
+        `${version}.${Buffer.from('{"u":"user_a","k":""}').toString('base64url')}.${mac}`
+      ),
+      page(`${version}.${inner}.${mac.slice(1)}A`),
+      page(`9.${inner}.${mac}`),
+      page(cursor, 'user_b'),
+      page(cursor, 'user_a', retired),
+      page(`${cursor}.x`),
+      page(''),
+    ]);
+    const withOldKey = await page(cursor, 'user_a', rotated);
+
+    // Assess
+    expect(cursor).toMatch(/^1\.[\w-]+\.[\w-]{43}$/);
+    for (const result of refused) {
+      expect(result.status).toBe('rejected');
+      expect((result as PromiseRejectedResult).reason).toBeInstanceOf(
+        InvalidCursorError
+      );
+    }
+    expect(withOldKey.items).toHaveLength(1);
+    expect(withOldKey.nextCursor?.startsWith('2.')).toBe(true);
   });
 });

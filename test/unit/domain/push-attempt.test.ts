@@ -144,7 +144,7 @@ describe('runPushAttempt', () => {
       data: { orderId: '1009' },
     });
     expect(notification?.ios?.extras).toEqual(extras);
-    const key = await fakeAckKey.key();
+    const key = await fakeAckKey.keys();
     expect(
       isValidAckToken(key, messageId, 'user_42', String(extras.ackToken))
     ).toBe(true);

@@ -258,7 +258,7 @@ describe('POST /v1/messages/{messageId}/ack', () => {
         sendMessageEvent({ to: 'user_42', body: 'hi' })
       )
     ) as { messageId: string };
-    const token = ackTokenFor(await fakeAckKey.key(), messageId, 'user_42');
+    const token = ackTokenFor(await fakeAckKey.keys(), messageId, 'user_42');
     return { deps, messageId, token };
   };
 
@@ -370,7 +370,7 @@ describe('Push and Check Report steps', () => {
       attempt: 1,
       taskToken: TASK_TOKEN,
     });
-    const token = ackTokenFor(await fakeAckKey.key(), messageId, 'user_42');
+    const token = ackTokenFor(await fakeAckKey.keys(), messageId, 'user_42');
 
     // Act
     const response = await createAckHandler(deps)(
@@ -750,9 +750,9 @@ describe('log hygiene', () => {
       ])
     );
     const everything = lines.join('\n');
-    const ackKey = (await fakeAckKey.key()).toString('utf8');
+    const ackKey = (await fakeAckKey.keys()).current.key.toString('utf8');
     const basic = Buffer.from(`${APP_KEY}:${MASTER_SECRET}`).toString('base64');
-    expect(extras.ackToken).toMatch(/^[\w-]{43}$/);
+    expect(extras.ackToken).toMatch(/^1\.[\w-]{43}$/);
     // Whoever holds a task token can end the delivery step: never logged.
     const taskTokens = [1, 2, 3].map(taskToken);
     for (const secret of [

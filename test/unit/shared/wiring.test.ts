@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ENV } from '../../../functions/shared/names.ts';
-import { ackKey } from '../../../functions/shared/wiring/ack-key.ts';
 import { clock } from '../../../functions/shared/wiring/clock.ts';
 import { tables } from '../../../functions/shared/wiring/dynamo.ts';
 import { jpush } from '../../../functions/shared/wiring/jpush.ts';
+import { ackKey } from '../../../functions/shared/wiring/keys.ts';
 import { wire } from '../../../functions/shared/wiring/part.ts';
 import { stepFunctions } from '../../../functions/shared/wiring/sfn.ts';
 import { sms } from '../../../functions/shared/wiring/sns.ts';
