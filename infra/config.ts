@@ -1,6 +1,14 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 
+/** API Gateway's token bucket for one route. */
+export interface RouteThrottle {
+  /** Steady-state requests per second. */
+  readonly rateLimit: number;
+  /** The bucket's size: how many requests may come at once. */
+  readonly burstLimit: number;
+}
+
 /** Deployment settings for one stage (dev, prod, ...). */
 export interface EnvironmentConfig {
   /** Stage name, suffixed to stack names. */
@@ -23,7 +31,52 @@ export interface EnvironmentConfig {
   };
   /** Upper bound of one JPush HTTP call. */
   readonly jpushTimeout: Duration;
+  /** Request limits and alarm thresholds of the HTTP API. */
+  readonly api: {
+    /** The open ACK route's own limits, apart from the backend routes'. */
+    readonly ackThrottle: RouteThrottle;
+    /** The limits of each IAM-authorized backend route. */
+    readonly backendThrottle: RouteThrottle;
+    /** Alarm thresholds, each a count of responses in 5 minutes. */
+    readonly alarms: {
+      /** 4xx answers of the ACK route (429 included). */
+      readonly ackClientErrors: number;
+      /** 429 answers of the ACK route. */
+      readonly ackThrottled: number;
+      /** 429 answers of the backend routes, all together. */
+      readonly backendThrottled: number;
+    };
+  };
 }
+
+/**
+ * The defaults of {@link EnvironmentConfig.api}, which the README's settings
+ * table documents.
+ */
+export const API_DEFAULTS = {
+  // Real ACKs follow pushes: JPush's standard Push API quota is 600 calls a
+  // minute (10/s), and each push is ACKed once by each device it reaches
+  // (usually one or two), so 100/s leaves room for several devices per user
+  // and a larger quota; the bucket of 200 absorbs phones coming back online
+  // together. Beyond that is a flood, answered 429 by API Gateway before
+  // the ACK function runs.
+  ackThrottle: { rateLimit: 100, burstLimit: 200 },
+  // The stage-wide limit the backends already lived with, now for each
+  // backend route on its own, whatever the ACK route receives.
+  backendThrottle: { rateLimit: 200, burstLimit: 400 },
+  alarms: {
+    // An app answered 4xx repeats nothing the next request would fix; a
+    // hundred in 5 minutes (one every 3 s) is a broken app release or
+    // forged ACKs, not the odd expired message.
+    ackClientErrors: 100,
+    // A few 429s come from bursts beyond the bucket, and the apps retry
+    // them; a hundred in 5 minutes is a flood or a limit set too low.
+    ackThrottled: 100,
+    // A backend answered 429 must retry its send or session call: tell
+    // the operators from the tenth in 5 minutes.
+    backendThrottled: 10,
+  },
+} as const satisfies EnvironmentConfig['api'];
 
 const E164 = /^\+[1-9]\d{6,14}$/;
 
@@ -32,7 +85,9 @@ const E164 = /^\+[1-9]\d{6,14}$/;
  * (`cdk deploy -c stage=prod -c onCallPhoneNumbers=+8613800000000,...`).
  * @param stage the stage name
  * @param context reads one CDK context value
- * @throws Error when a phone number is not in E.164 form
+ * @throws Error when a phone number is not in E.164 form, when a rate or
+ * burst limit is not a number of at least 0 (a whole one for a burst), or
+ * when an alarm threshold is not a whole number of at least 1
  */
 export const getConfig = (
   stage: string,
@@ -55,6 +110,47 @@ export const getConfig = (
       );
     }
   }
+  /**
+   * A number from the context: a JSON number (cdk.json) or its decimal
+   * text (`-c key=100`); the default when unset or empty.
+   */
+  const number = (
+    key: string,
+    fallback: number,
+    rule: { readonly min: 0 | 1; readonly whole: boolean }
+  ): number => {
+    const value = context(key);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value === 'string' && value.trim() === '') return fallback;
+    const parsed =
+      typeof value === 'number'
+        ? value
+        : typeof value === 'string' && /^\d+(\.\d+)?$/.test(value.trim())
+          ? Number(value.trim())
+          : Number.NaN;
+    if (
+      !Number.isFinite(parsed) ||
+      parsed < rule.min ||
+      (rule.whole && !Number.isInteger(parsed))
+    ) {
+      throw new Error(
+        `${key}: ${JSON.stringify(value)} is not ${rule.whole ? 'a whole number' : 'a number'} of at least ${rule.min}`
+      );
+    }
+    return parsed;
+  };
+  const throttle = (prefix: string, fallback: RouteThrottle) => ({
+    rateLimit: number(`${prefix}RateLimit`, fallback.rateLimit, {
+      min: 0,
+      whole: false,
+    }),
+    burstLimit: number(`${prefix}BurstLimit`, fallback.burstLimit, {
+      min: 0,
+      whole: true,
+    }),
+  });
+  const threshold = (key: string, fallback: number) =>
+    number(key, fallback, { min: 1, whole: true });
   const isProd = stage === 'prod';
   return {
     stage,
@@ -72,5 +168,23 @@ export const getConfig = (
       deviceBaseUrl: text('jpushDeviceBaseUrl') ?? 'https://device.jpush.cn',
     },
     jpushTimeout: Duration.seconds(10),
+    api: {
+      ackThrottle: throttle('ack', API_DEFAULTS.ackThrottle),
+      backendThrottle: throttle('backend', API_DEFAULTS.backendThrottle),
+      alarms: {
+        ackClientErrors: threshold(
+          'ackClientErrorsAlarmThreshold',
+          API_DEFAULTS.alarms.ackClientErrors
+        ),
+        ackThrottled: threshold(
+          'ackThrottledAlarmThreshold',
+          API_DEFAULTS.alarms.ackThrottled
+        ),
+        backendThrottled: threshold(
+          'backendThrottledAlarmThreshold',
+          API_DEFAULTS.alarms.backendThrottled
+        ),
+      },
+    },
   };
 };

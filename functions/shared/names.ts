@@ -27,6 +27,12 @@ export const METRIC = {
    * counts them (the same failures as `EscalationSmsFailed`).
    */
   SmsFailed: 'SmsFailed',
+  /**
+   * A request the HTTP API answered 429 (a route's limit), by `route` (the
+   * route key); counted from the API access log by a metric filter, since
+   * HTTP APIs have no metric of their own for 429 (it is in `4xx`).
+   */
+  ApiRequestThrottled: 'ApiRequestThrottled',
 } as const;
 
 /**

@@ -7,6 +7,7 @@ import {
   Validations,
 } from 'aws-cdk-lib';
 import {
+  type CfnRoute,
   type CfnStage,
   HttpApi,
   HttpMethod,
@@ -20,8 +21,10 @@ import {
   Alarm,
   ComparisonOperator,
   type IMetric,
+  MathExpression,
   Metric,
   TreatMissingData,
+  Unit,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
@@ -38,7 +41,7 @@ import {
   DynamoEventSource,
   SqsDlq,
 } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { FilterPattern, LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Subscription, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -57,6 +60,12 @@ import {
   ServiceFunction,
 } from '../constructs/service-function.ts';
 import type { DataStack } from './data-stack.ts';
+
+/**
+ * The dimension of {@link METRIC.ApiRequestThrottled}: the route key
+ * (`POST /v1/messages`) the access log line carries.
+ */
+const ROUTE_DIMENSION = 'route';
 
 /** Props of {@link ServiceStack}. */
 export interface ServiceStackProps extends StackProps {
@@ -406,19 +415,21 @@ export class ServiceStack extends Stack {
     // Alarms. Each has a name, so that the key and topic policies below can
     // name exactly the alarms that may use them (an ARN taken from the alarm
     // would make the key depend on the alarm, which depends on the topic,
-    // which depends on the key).
+    // which depends on the key). Those policies are written after the last
+    // alarm, the API's, at the end.
     const alarmsOf = new Map<Topic, string[]>();
     const alarm = (
       id: string,
       topic: Topic,
       metric: IMetric,
-      description: string
+      description: string,
+      threshold = 1
     ) => {
       const alarmName = `PushDelivery-${id}-${config.stage}`;
       new Alarm(this, `${id}Alarm`, {
         alarmName,
         metric,
-        threshold: 1,
+        threshold,
         evaluationPeriods: 1,
         comparisonOperator:
           ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -471,9 +482,174 @@ export class ServiceStack extends Stack {
       outcome(METRIC.EscalationSmsFailed),
       'An escalation SMS could not be sent (the on-call topic or the recipient number); see the sms-failed events in the message timelines.'
     );
+    const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
+      retention: config.logRetention,
+      removalPolicy: config.removalPolicy,
+    });
+    this.api = new HttpApi(this, 'Api', {
+      description: 'Guaranteed push delivery API (v1)',
+      createDefaultStage: false,
+      defaultAuthorizer: new HttpIamAuthorizer(),
+    });
+    const stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+      },
+      // Only for a route without settings of its own (each route below
+      // has them): the backend routes' limits.
+      throttle: config.api.backendThrottle,
+    });
+    // The L2 stage has no access log format setting; JSON lines, no bodies.
+    (stage.node.defaultChild as CfnStage).addPropertyOverride(
+      'AccessLogSettings.Format',
+      JSON.stringify({
+        requestId: '$context.requestId',
+        ip: '$context.identity.sourceIp',
+        caller: '$context.identity.caller',
+        requestTime: '$context.requestTime',
+        routeKey: '$context.routeKey',
+        status: '$context.status',
+        responseLength: '$context.responseLength',
+        integrationError: '$context.integrationErrorMessage',
+      })
+    );
+    Validations.of(stage).acknowledge({
+      id: 'Serverless-APIGWStructuredLogging',
+      reason:
+        'The format is JSON, set by the property override above, which cdk-nag does not see.',
+    });
+    // Each route has its own token bucket (the stage's RouteSettings, keyed
+    // by the route key each route is created with): the open route, the
+    // apps' ACK, has the ACK limits, so a flood of it is answered 429 there
+    // and takes nothing from the backend routes' budgets. The ACK route also
+    // has detailed metrics (its own 4xx, Count, Latency), which its alarm
+    // watches.
+    const routeSettings: Record<
+      string,
+      {
+        ThrottlingRateLimit: number;
+        ThrottlingBurstLimit: number;
+        DetailedMetricsEnabled: boolean;
+      }
+    > = {};
+    const route = (
+      method: HttpMethod,
+      path: string,
+      f: ServiceFunction,
+      open = false
+    ) => {
+      const [created] = this.api.addRoutes({
+        path,
+        methods: [method],
+        integration: new HttpLambdaIntegration(`${f.node.id}Integration`, f.fn),
+        ...(open ? { authorizer: new HttpNoneAuthorizer() } : {}),
+      });
+      if (!created) throw new Error(`No route for ${method} ${path}`);
+      const { routeKey } = created.node.defaultChild as CfnRoute;
+      const limits = open ? config.api.ackThrottle : config.api.backendThrottle;
+      routeSettings[routeKey] = {
+        ThrottlingRateLimit: limits.rateLimit,
+        ThrottlingBurstLimit: limits.burstLimit,
+        DetailedMetricsEnabled: open,
+      };
+      // API Gateway refuses settings for a route that does not exist yet.
+      stage.node.addDependency(created);
+      return { route: created, routeKey };
+    };
+    const backendRouteKeys = [
+      route(HttpMethod.POST, '/v1/messages', sendMessage),
+      route(HttpMethod.GET, '/v1/messages/{messageId}', getMessage),
+      route(HttpMethod.GET, '/v1/users/{userId}/messages', history),
+      route(HttpMethod.POST, '/v1/sessions', login),
+      route(
+        HttpMethod.DELETE,
+        '/v1/sessions/{userId}/{registrationId}',
+        logout
+      ),
+    ].map((r) => r.routeKey);
+    const ackRoute = route(
+      HttpMethod.POST,
+      '/v1/messages/{messageId}/ack',
+      ackMessage,
+      true
+    );
+    Validations.of(ackRoute.route).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        'The app ACK route is authorized by the HMAC token that only the pushed device holds; it is checked in constant time by the function.',
+    });
+    // The L2 stage has no per-route settings; CloudFormation takes them as
+    // JSON, hence the property names as the API spells them.
+    (stage.node.defaultChild as CfnStage).routeSettings = routeSettings;
+
+    // The API's alarms. HTTP APIs count 429s in 4xx and have no metric of
+    // their own for them: the access log's status gives one, by route.
+    const fiveMinutes = Duration.minutes(5);
+    const throttled = accessLogs.addMetricFilter('ThrottledRequests', {
+      filterPattern: FilterPattern.stringValue('$.status', '=', '429'),
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: METRIC.ApiRequestThrottled,
+      metricValue: '1',
+      dimensions: { [ROUTE_DIMENSION]: '$.routeKey' },
+      unit: Unit.COUNT,
+    });
+    const throttledOn = (routeKey: string) =>
+      throttled.metric({
+        dimensionsMap: { [ROUTE_DIMENSION]: routeKey },
+        statistic: 'Sum',
+        period: fiveMinutes,
+      });
+    alarm(
+      'ApiServerErrors',
+      this.onCallTopic,
+      stage.metricServerError({ period: fiveMinutes }),
+      'The API answered 5xx: a function failed or timed out (see its logs, and integrationError in the API access log); senders, logins or ACKs may be failing.'
+    );
+    alarm(
+      'AckClientErrors',
+      this.opsTopic,
+      stage.metricClientError({ period: fiveMinutes }).with({
+        dimensionsMap: {
+          ApiId: this.api.apiId,
+          Stage: stage.stageName,
+          Route: ackRoute.routeKey,
+        },
+      }),
+      'The ACK route answered many 4xx (429 included): a flood, forged tokens or a broken app release; see the API access log by status.',
+      config.api.alarms.ackClientErrors
+    );
+    alarm(
+      'AckThrottled',
+      this.opsTopic,
+      throttledOn(ackRoute.routeKey),
+      'The ACK route answered many 429 (its own limit): a flood, or real ACKs beyond the limit (the apps retry; unconfirmed messages are pushed again or escalated).',
+      config.api.alarms.ackThrottled
+    );
+    alarm(
+      'BackendThrottled',
+      this.opsTopic,
+      new MathExpression({
+        // A route without a 429 has no data point: it counts as 0.
+        expression: backendRouteKeys
+          .map((_, i) => `FILL(route${i}, 0)`)
+          .join(' + '),
+        usingMetrics: Object.fromEntries(
+          backendRouteKeys.map((key, i) => [`route${i}`, throttledOn(key)])
+        ),
+        label: '429 answers of the backend routes',
+        period: fiveMinutes,
+      }),
+      'The backend routes answered 429 (their own limits): a backend sends or logs in faster than its budget and must retry; see ApiRequestThrottled by route.',
+      config.api.alarms.backendThrottled
+    );
+
     // CloudWatch publishes as cloudwatch.amazonaws.com, which no IAM policy
     // can allow: the topic policy (which replaces SNS's default one) and the
-    // key policy must, for these alarms of this account only.
+    // key policy must, for these alarms of this account only. After every
+    // alarm: an alarm added below this would be missing from the lists.
     for (const [topic, alarmNames] of alarmsOf) {
       const conditions = {
         StringEquals: { 'aws:SourceAccount': this.account },
@@ -507,74 +683,6 @@ export class ServiceStack extends Stack {
           conditions,
         })
       );
-    }
-
-    const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
-      retention: config.logRetention,
-      removalPolicy: config.removalPolicy,
-    });
-    this.api = new HttpApi(this, 'Api', {
-      description: 'Guaranteed push delivery API (v1)',
-      createDefaultStage: false,
-      defaultAuthorizer: new HttpIamAuthorizer(),
-    });
-    const stage = new HttpStage(this, 'DefaultStage', {
-      httpApi: this.api,
-      stageName: '$default',
-      autoDeploy: true,
-      accessLogSettings: {
-        destination: new LogGroupLogDestination(accessLogs),
-      },
-      throttle: { rateLimit: 200, burstLimit: 400 },
-    });
-    // The L2 stage has no access log format setting; JSON lines, no bodies.
-    (stage.node.defaultChild as CfnStage).addPropertyOverride(
-      'AccessLogSettings.Format',
-      JSON.stringify({
-        requestId: '$context.requestId',
-        ip: '$context.identity.sourceIp',
-        caller: '$context.identity.caller',
-        requestTime: '$context.requestTime',
-        routeKey: '$context.routeKey',
-        status: '$context.status',
-        responseLength: '$context.responseLength',
-        integrationError: '$context.integrationErrorMessage',
-      })
-    );
-    Validations.of(stage).acknowledge({
-      id: 'Serverless-APIGWStructuredLogging',
-      reason:
-        'The format is JSON, set by the property override above, which cdk-nag does not see.',
-    });
-    const route = (
-      method: HttpMethod,
-      path: string,
-      f: ServiceFunction,
-      open = false
-    ) =>
-      this.api.addRoutes({
-        path,
-        methods: [method],
-        integration: new HttpLambdaIntegration(`${f.node.id}Integration`, f.fn),
-        ...(open ? { authorizer: new HttpNoneAuthorizer() } : {}),
-      });
-    route(HttpMethod.POST, '/v1/messages', sendMessage);
-    route(HttpMethod.GET, '/v1/messages/{messageId}', getMessage);
-    route(HttpMethod.GET, '/v1/users/{userId}/messages', history);
-    route(HttpMethod.POST, '/v1/sessions', login);
-    route(HttpMethod.DELETE, '/v1/sessions/{userId}/{registrationId}', logout);
-    const [ackRoute] = route(
-      HttpMethod.POST,
-      '/v1/messages/{messageId}/ack',
-      ackMessage,
-      true
-    );
-    if (ackRoute) {
-      Validations.of(ackRoute).acknowledge({
-        id: 'AwsSolutions-APIG4',
-        reason:
-          'The app ACK route is authorized by the HMAC token that only the pushed device holds; it is checked in constant time by the function.',
-      });
     }
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });

@@ -477,6 +477,28 @@ describe('ServiceStack delivery state machine', () => {
   });
 });
 
+/** The route keys of the API, as the template's routes have them. */
+const routeKeys = () =>
+  Object.values(resources)
+    .filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')
+    .map((r) => String(r.Properties.RouteKey));
+const ACK_ROUTE = 'POST /v1/messages/{messageId}/ack';
+const BACKEND_ROUTES = [
+  'POST /v1/messages',
+  'GET /v1/messages/{messageId}',
+  'GET /v1/users/{userId}/messages',
+  'POST /v1/sessions',
+  'DELETE /v1/sessions/{userId}/{registrationId}',
+];
+/** The properties of the API's one stage. */
+const stageProps = () => {
+  const stages = Object.values(resources).filter(
+    (r) => r.Type === 'AWS::ApiGatewayV2::Stage'
+  );
+  if (stages.length !== 1) throw new Error(`${stages.length} stages`);
+  return (stages[0] as Resource).Properties;
+};
+
 describe('ServiceStack API', () => {
   it('authorizes every backend route with IAM and leaves only the ACK route open', () => {
     // Act
@@ -501,18 +523,127 @@ describe('ServiceStack API', () => {
     ]);
   });
 
-  it('logs access as JSON and throttles the stage', () => {
+  it('logs access as JSON lines with the route key and the status', () => {
+    // Act
+    const format = String(
+      (stageProps().AccessLogSettings as { Format: unknown }).Format
+    );
+
     // Assess
-    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
-      StageName: '$default',
-      AccessLogSettings: {
-        DestinationArn: Match.anyValue(),
-        Format: Match.stringLikeRegexp('"requestId"'),
+    expect(stageProps().StageName).toBe('$default');
+    expect(JSON.parse(format)).toMatchObject({
+      requestId: '$context.requestId',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+    });
+  });
+
+  it('gives the ACK route its own limits and detailed metrics, and each backend route the backend limits', () => {
+    // Act
+    const settings = stageProps().RouteSettings;
+
+    // Assess: the documented defaults, one entry per route of the API.
+    const backend = {
+      ThrottlingRateLimit: 200,
+      ThrottlingBurstLimit: 400,
+      DetailedMetricsEnabled: false,
+    };
+    expect(settings).toEqual({
+      ...Object.fromEntries(BACKEND_ROUTES.map((key) => [key, backend])),
+      [ACK_ROUTE]: {
+        ThrottlingRateLimit: 100,
+        ThrottlingBurstLimit: 200,
+        DetailedMetricsEnabled: true,
       },
-      DefaultRouteSettings: Match.objectLike({
-        ThrottlingRateLimit: Match.anyValue(),
-        ThrottlingBurstLimit: Match.anyValue(),
-      }),
+    });
+    expect(Object.keys(settings as object).sort()).toEqual(routeKeys().sort());
+    // A route without settings of its own would get the backend limits.
+    expect(stageProps().DefaultRouteSettings).toEqual({
+      ThrottlingRateLimit: 200,
+      ThrottlingBurstLimit: 400,
+    });
+  });
+
+  it('takes the limits from the CDK context', () => {
+    // Prepare: as `-c key=value` passes them (text), or cdk.json (numbers).
+    const configured = Template.fromStack(
+      buildApp(
+        new App({
+          context: {
+            'aws:cdk:bundling-stacks': [],
+            ackRateLimit: '7.5',
+            ackBurstLimit: '15',
+            backendRateLimit: 30,
+            backendBurstLimit: 60,
+          },
+        })
+      ).service
+    );
+
+    // Act
+    const stages = Object.values(
+      configured.findResources('AWS::ApiGatewayV2::Stage')
+    ) as Resource[];
+
+    // Assess
+    expect(stages).toHaveLength(1);
+    const props = stages[0]?.Properties ?? {};
+    const settings = props.RouteSettings as Record<string, unknown>;
+    expect(settings[ACK_ROUTE]).toEqual({
+      ThrottlingRateLimit: 7.5,
+      ThrottlingBurstLimit: 15,
+      DetailedMetricsEnabled: true,
+    });
+    for (const key of BACKEND_ROUTES) {
+      expect(settings[key], key).toEqual({
+        ThrottlingRateLimit: 30,
+        ThrottlingBurstLimit: 60,
+        DetailedMetricsEnabled: false,
+      });
+    }
+    expect(props.DefaultRouteSettings).toEqual({
+      ThrottlingRateLimit: 30,
+      ThrottlingBurstLimit: 60,
+    });
+  });
+
+  it('creates the stage after every route its settings name', () => {
+    // Prepare
+    const stage = Object.values(resources).find(
+      (r) => r.Type === 'AWS::ApiGatewayV2::Stage'
+    ) as Resource & { DependsOn?: string[] };
+    const routeIds = Object.entries(resources)
+      .filter(([, r]) => r.Type === 'AWS::ApiGatewayV2::Route')
+      .map(([id]) => id);
+
+    // Assess
+    expect(routeIds).toHaveLength(6);
+    expect(stage.DependsOn).toEqual(expect.arrayContaining(routeIds));
+  });
+
+  it('counts the 429 answers from the access log, by route, in the project namespace', () => {
+    // Prepare
+    const logGroup = (
+      stageProps().AccessLogSettings as {
+        DestinationArn: { 'Fn::GetAtt': [string, string] };
+      }
+    ).DestinationArn['Fn::GetAtt'][0];
+
+    // Assess
+    template.resourceCountIs('AWS::Logs::MetricFilter', 1);
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      LogGroupName: { Ref: logGroup },
+      // The format writes the status as text.
+      FilterPattern: '{ $.status = "429" }',
+      MetricTransformations: [
+        {
+          MetricNamespace: METRICS_NAMESPACE,
+          MetricName: METRIC.ApiRequestThrottled,
+          MetricValue: '1',
+          Unit: 'Count',
+          Dimensions: [{ Key: 'route', Value: '$.routeKey' }],
+        },
+      ],
     });
   });
 });
@@ -702,7 +833,7 @@ describe('ServiceStack alarms and their topics', () => {
     const names = alarms().map((a) => a.Properties.AlarmName);
 
     // Assess
-    expect(names.length).toBe(5);
+    expect(names.length).toBe(9);
     for (const name of names) {
       expect(name).toMatch(/^PushDelivery-[A-Za-z]+-dev$/);
     }
@@ -730,6 +861,9 @@ describe('ServiceStack alarms and their topics', () => {
       AlarmActions: [{ Ref: ops }],
     });
     expect(alarmsNotifying(ops).sort()).toEqual([
+      'PushDelivery-AckClientErrors-dev',
+      'PushDelivery-AckThrottled-dev',
+      'PushDelivery-BackendThrottled-dev',
       'PushDelivery-SmsFailed-dev',
       'PushDelivery-SmsUndelivered-dev',
     ]);
@@ -753,15 +887,37 @@ describe('ServiceStack alarms and their topics', () => {
     template.hasOutput('OpsTopicArn', { Value: { Ref: ops } });
   });
 
-  it('watches the metric names and namespace the functions emit', () => {
-    // Act
-    const custom = alarms().filter(
-      (a) => a.Properties.Namespace === METRICS_NAMESPACE
-    );
+  it('watches the metric names and namespace the functions emit, and the one the access log gives', () => {
+    // Prepare
+    const fromLogs = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::Logs::MetricFilter')
+      .flatMap(
+        (r) =>
+          r.Properties.MetricTransformations as Array<{ MetricName: string }>
+      )
+      .map((t) => t.MetricName);
+
+    // Act: an alarm's own metric, or those of its math expression.
+    const watched = alarms()
+      .flatMap((a) => [
+        a.Properties,
+        ...(
+          (a.Properties.Metrics ?? []) as Array<{
+            MetricStat?: { Metric: Record<string, unknown> };
+          }>
+        ).flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : [])),
+      ])
+      .filter((m) => m.Namespace === METRICS_NAMESPACE)
+      .map((m) => String(m.MetricName));
 
     // Assess
-    expect(custom.map((a) => a.Properties.MetricName).sort()).toEqual(
-      [METRIC.MessageFailed, METRIC.EscalationSmsFailed].sort()
+    expect(fromLogs).toEqual([METRIC.ApiRequestThrottled]);
+    expect([...new Set(watched)].sort()).toEqual(
+      [
+        METRIC.MessageFailed,
+        METRIC.EscalationSmsFailed,
+        METRIC.ApiRequestThrottled,
+      ].sort()
     );
     for (const id of functionIds()) {
       const env = (
@@ -770,5 +926,183 @@ describe('ServiceStack alarms and their topics', () => {
       expect(env.POWERTOOLS_METRICS_NAMESPACE, id).toBe(METRICS_NAMESPACE);
       expect(env.POWERTOOLS_SERVICE_NAME, id).toBe(SERVICE_NAME);
     }
+  });
+
+  /** The properties of the alarm of that name (stage dev). */
+  const alarmNamed = (id: string): Record<string, unknown> => {
+    const found = alarms().filter(
+      (a) => a.Properties.AlarmName === `PushDelivery-${id}-dev`
+    );
+    if (found.length !== 1) throw new Error(`${found.length} alarms ${id}`);
+    return (found[0] as Resource).Properties;
+  };
+  /** The dimensions of the API's own metrics: the API and its stage. */
+  const apiDimensions = () => [
+    { Name: 'ApiId', Value: { Ref: idOf('Api', 'AWS::ApiGatewayV2::Api') } },
+    { Name: 'Stage', Value: '$default' },
+  ];
+  /** The statements for CloudWatch on a topic's key and in its policy. */
+  const cloudWatchStatementsOf = (topic: string) => [
+    ...forCloudWatch(keyPolicyOf(keyOf(topic))),
+    ...forCloudWatch(topicPolicyOf(topic)),
+  ];
+
+  it('alarms the on-call topic on any 5xx of the API in 5 minutes', () => {
+    // Act
+    const props = alarmNamed('ApiServerErrors');
+
+    // Assess
+    expect(props).toMatchObject({
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5xx',
+      Dimensions: apiDimensions(),
+      Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: topicId('OnCallTopic') }],
+    });
+    for (const statement of cloudWatchStatementsOf(topicId('OnCallTopic'))) {
+      expect(sourceArnsOf(statement)).toContain(
+        alarmArn('PushDelivery-ApiServerErrors-dev')
+      );
+    }
+  });
+
+  it('alarms the ops topic on a spike of 4xx and of 429 on the ACK route, with the documented thresholds', () => {
+    // Act
+    const clientErrors = alarmNamed('AckClientErrors');
+    const throttled = alarmNamed('AckThrottled');
+
+    // Assess: the route's own 4xx (detailed metrics) and 429 (access log).
+    const common = {
+      Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 100,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: topicId('OpsTopic') }],
+    };
+    expect(clientErrors).toMatchObject({
+      ...common,
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '4xx',
+    });
+    expect(
+      (clientErrors.Dimensions as Array<{ Name: string }>).sort((a, b) =>
+        a.Name.localeCompare(b.Name)
+      )
+    ).toEqual([
+      apiDimensions()[0],
+      { Name: 'Route', Value: ACK_ROUTE },
+      apiDimensions()[1],
+    ]);
+    expect(throttled).toMatchObject({
+      ...common,
+      Namespace: METRICS_NAMESPACE,
+      MetricName: METRIC.ApiRequestThrottled,
+      Dimensions: [{ Name: 'route', Value: ACK_ROUTE }],
+    });
+  });
+
+  it('alarms the ops topic on 429 answers of the backend routes, all of them and only them', () => {
+    // Act
+    const props = alarmNamed('BackendThrottled');
+    const metrics = props.Metrics as Array<{
+      Id: string;
+      Expression?: string;
+      ReturnData?: boolean;
+      MetricStat?: {
+        Metric: {
+          Namespace: string;
+          MetricName: string;
+          Dimensions: Array<{ Name: string; Value: string }>;
+        };
+        Period: number;
+        Stat: string;
+      };
+    }>;
+    const routes = metrics.filter((m) => m.MetricStat);
+    const [expression] = metrics.filter((m) => m.Expression);
+
+    // Assess
+    expect(props).toMatchObject({
+      EvaluationPeriods: 1,
+      Threshold: 10,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: topicId('OpsTopic') }],
+    });
+    expect(routes.map((m) => m.MetricStat?.Metric.Dimensions).sort()).toEqual(
+      BACKEND_ROUTES.map((key) => [{ Name: 'route', Value: key }]).sort()
+    );
+    for (const m of routes) {
+      expect(m.MetricStat).toMatchObject({
+        Metric: {
+          Namespace: METRICS_NAMESPACE,
+          MetricName: METRIC.ApiRequestThrottled,
+        },
+        Period: 300,
+        Stat: 'Sum',
+      });
+      expect(m.ReturnData).toBe(false);
+      // A route without a 429 in the period counts as 0.
+      expect(expression?.Expression).toContain(`FILL(${m.Id}, 0)`);
+    }
+    expect(expression?.Expression?.split('+')).toHaveLength(5);
+    expect(expression?.ReturnData).toBe(true);
+  });
+
+  it('lets the new API alarms use the ops topic and its key, by name', () => {
+    // Act
+    const statements = cloudWatchStatementsOf(topicId('OpsTopic'));
+
+    // Assess
+    expect(statements).toHaveLength(2);
+    for (const statement of statements) {
+      expect(sourceArnsOf(statement)).toEqual(
+        expect.arrayContaining(
+          ['AckClientErrors', 'AckThrottled', 'BackendThrottled'].map((id) =>
+            alarmArn(`PushDelivery-${id}-dev`)
+          )
+        )
+      );
+    }
+  });
+
+  it('takes the API alarm thresholds from the CDK context', () => {
+    // Prepare
+    const configured = Template.fromStack(
+      buildApp(
+        new App({
+          context: {
+            'aws:cdk:bundling-stacks': [],
+            ackClientErrorsAlarmThreshold: '11',
+            ackThrottledAlarmThreshold: 12,
+            backendThrottledAlarmThreshold: '13',
+          },
+        })
+      ).service
+    );
+
+    // Act
+    const thresholds = Object.fromEntries(
+      (
+        Object.values(
+          configured.findResources('AWS::CloudWatch::Alarm')
+        ) as Resource[]
+      ).map((a) => [a.Properties.AlarmName, a.Properties.Threshold])
+    );
+
+    // Assess
+    expect(thresholds).toMatchObject({
+      'PushDelivery-AckClientErrors-dev': 11,
+      'PushDelivery-AckThrottled-dev': 12,
+      'PushDelivery-BackendThrottled-dev': 13,
+      'PushDelivery-ApiServerErrors-dev': 1,
+    });
   });
 });
