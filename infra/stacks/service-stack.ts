@@ -367,6 +367,9 @@ export class ServiceStack extends Stack {
     const history = fn('HistoryFunction', 'list-history', {
       history: ['Query'],
       messages: ['BatchGetItem'],
+    }).bindSecret({
+      secret: data.historyCursorKey,
+      envVar: ENV.cursorKeySecretArn,
     });
 
     // Outcome metrics from the messages table's stream: escalations and
