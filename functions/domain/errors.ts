@@ -13,5 +13,10 @@ export class ForbiddenError extends Error {
   public readonly name = 'ForbiddenError';
 }
 
+/** The request conflicts with what exists (e.g. a reused idempotency key). */
+export class ConflictError extends Error {
+  public readonly name = 'ConflictError';
+}
+
 /** A history cursor that this system did not make. */
 export class InvalidCursorError extends ValidationError {}

@@ -73,6 +73,12 @@ export interface Message {
   readonly body: string;
   readonly data?: Record<string, string>;
   readonly idempotencyKey?: string;
+  /**
+   * SHA-256 of the request that carried the idempotency key, so that the
+   * key used again for another request is refused (absent on messages sent
+   * before it was kept).
+   */
+  readonly requestHash?: string;
   readonly policy: DeliveryPolicy;
   readonly escalationOnCall: boolean;
   /** E.164 number of the recipient for an escalation SMS, or ''. */

@@ -5,6 +5,7 @@ import {
   storedItemOf,
   storeForLater,
 } from './dispatch.ts';
+import { ConflictError } from './errors.ts';
 import {
   type Message,
   type MessageStatus,
@@ -37,6 +38,27 @@ export const messageIdFor = (idempotencyKey: string | undefined, now: Date) =>
     ? `m${now.getTime().toString(36)}${randomBytes(8).toString('hex')}`
     : `k${createHash('sha256').update(idempotencyKey).digest('base64url').slice(0, 32)}`;
 
+/** JSON with its object keys sorted, so equal requests give equal text. */
+const canonical = (value: unknown): string =>
+  Array.isArray(value)
+    ? `[${value.map(canonical).join(',')}]`
+    : typeof value === 'object' && value !== null
+      ? `{${Object.entries(value)
+          .filter(([, v]) => v !== undefined)
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`)
+          .join(',')}}`
+      : JSON.stringify(value);
+
+/**
+ * What identifies a request under its idempotency key: everything it asks
+ * for, the key itself left out.
+ */
+export const requestHashOf = (input: SendMessageInput): string => {
+  const { idempotencyKey: _key, ...request } = input;
+  return createHash('sha256').update(canonical(request)).digest('base64url');
+};
+
 /**
  * Accepts a message for delivery.
  * Primary course: 1. derive the id  2. return the earlier message for a
@@ -50,8 +72,9 @@ export const sendMessage = async (
 ): Promise<SendMessageResult> => {
   const now = deps.clock.now();
   const messageId = messageIdFor(input.idempotencyKey, now);
+  const requestHash = requestHashOf(input);
   const earlier = await deps.messages.get(messageId);
-  if (earlier) return resume(earlier, deps);
+  if (earlier) return resume(earlier, requestHash, deps);
 
   const sessions = await deps.sessions.listByUser(input.to);
   const policy = resolvePolicy(input.policy);
@@ -65,7 +88,7 @@ export const sendMessage = async (
     ...(input.data === undefined ? {} : { data: input.data }),
     ...(input.idempotencyKey === undefined
       ? {}
-      : { idempotencyKey: input.idempotencyKey }),
+      : { idempotencyKey: input.idempotencyKey, requestHash }),
     policy,
     escalationOnCall: input.escalation?.onCall ?? true,
     escalationSmsTo: input.escalation?.smsTo ?? '',
@@ -93,7 +116,7 @@ export const sendMessage = async (
   };
   if (!(await deps.messages.create(message))) {
     const winner = await deps.messages.get(messageId);
-    if (winner) return resume(winner, deps);
+    if (winner) return resume(winner, requestHash, deps);
   }
   await deps.history.add({
     userId: message.to,
@@ -127,11 +150,21 @@ export const sendMessage = async (
  * storing the message and starting its delivery, this starts it (the start
  * is idempotent by execution name, so a delivery already running is not
  * doubled).
+ * @throws ConflictError when the key was used for a different request
  */
 const resume = async (
   message: Message,
+  requestHash: string,
   deps: SendMessageDeps
 ): Promise<SendMessageResult> => {
+  if (
+    message.requestHash !== undefined &&
+    message.requestHash !== requestHash
+  ) {
+    throw new ConflictError(
+      `This idempotencyKey was already used for a different request (message ${message.messageId}); send a new message with a new key, or repeat the first request unchanged.`
+    );
+  }
   if (message.status === 'sending' && message.attempts === 0) {
     await startDelivery(message, message.delivery, deps);
   } else if (message.status === 'stored') {

@@ -4,6 +4,7 @@ import type {
 } from 'aws-lambda';
 import type { z } from 'zod';
 import {
+  ConflictError,
   ForbiddenError,
   NotFoundError,
   ValidationError,
@@ -138,6 +139,11 @@ export const errorResponse = (
   if (error instanceof ForbiddenError) {
     return jsonResponse(403, {
       error: { code: 'Forbidden', message: error.message },
+    });
+  }
+  if (error instanceof ConflictError) {
+    return jsonResponse(409, {
+      error: { code: 'Conflict', message: error.message },
     });
   }
   if (error instanceof NotFoundError) {

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../../functions/domain/errors.ts';
+import {
+  ConflictError,
+  ValidationError,
+} from '../../../functions/domain/errors.ts';
 import {
   executionName,
   POLICY_LIMITS,
@@ -364,6 +367,56 @@ describe('sendMessage', () => {
       new Set(calls.map((c) => executionName(c.messageId, c.delivery)))
     ).toEqual(new Set([results[0].messageId]));
     expect(deps.history.entries).toHaveLength(1);
+  });
+
+  it('refuses a key used again for a different request with a conflict, and changes nothing', async () => {
+    // Prepare
+    const deps = inMemoryDeps();
+    const first = await sendMessage(
+      { to: 'user_42', body: 'hi', idempotencyKey: 'order-7' },
+      deps
+    );
+    const before = structuredClone([...deps.messages.items.values()]);
+
+    // Act
+    const other = sendMessage(
+      { to: 'user_43', body: 'hi', idempotencyKey: 'order-7' },
+      deps
+    );
+
+    // Assess
+    await expect(other).rejects.toBeInstanceOf(ConflictError);
+    await expect(other).rejects.toThrow(first.messageId);
+    expect([...deps.messages.items.values()]).toEqual(before);
+    expect(deps.history.entries).toHaveLength(1);
+  });
+
+  it('replays the same request under its key whatever the order of its fields', async () => {
+    // Prepare
+    const deps = inMemoryDeps();
+    const first = await sendMessage(
+      {
+        to: 'user_42',
+        body: 'hi',
+        data: { a: '1', b: '2' },
+        idempotencyKey: 'order-8',
+      },
+      deps
+    );
+
+    // Act
+    const again = await sendMessage(
+      {
+        idempotencyKey: 'order-8',
+        data: { b: '2', a: '1' },
+        body: 'hi',
+        to: 'user_42',
+      },
+      deps
+    );
+
+    // Assess
+    expect(again).toEqual({ ...first, created: false });
   });
 
   it('starts the delivery on retry when the first request died between storing and starting', async () => {

@@ -92,6 +92,42 @@ describe('POST /v1/messages', () => {
     ]);
   });
 
+  it('takes the key from the Idempotency-Key header, says when an answer is a replay, and answers 409 to the key reused for another request', async () => {
+    // Prepare
+    const handle = createSendHandler(appDeps());
+    const withKey = (body: unknown, key: string) => ({
+      ...sendMessageEvent(body),
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+    });
+
+    // Act
+    const first = await handle(withKey({ to: 'u1', body: 'hi' }, 'order-9'));
+    const replay = await handle(withKey({ to: 'u1', body: 'hi' }, 'order-9'));
+    const sameInBody = await handle(
+      withKey({ to: 'u1', body: 'hi', idempotencyKey: 'order-9' }, 'order-9')
+    );
+    const reused = await handle(withKey({ to: 'u2', body: 'hi' }, 'order-9'));
+    const differing = await handle(
+      withKey({ to: 'u1', body: 'hi', idempotencyKey: 'order-10' }, 'order-9')
+    );
+
+    // Assess
+    expect(first.statusCode).toBe(202);
+    expect(first.headers?.['idempotent-replayed']).toBeUndefined();
+    expect(replay.statusCode).toBe(202);
+    expect(replay.headers?.['idempotent-replayed']).toBe('true');
+    expect(json(replay)).toEqual(json(first));
+    expect(json(sameInBody)).toEqual(json(first));
+    expect(reused.statusCode).toBe(409);
+    expect(json(reused)).toEqual({
+      error: {
+        code: 'Conflict',
+        message: expect.stringContaining('different request'),
+      },
+    });
+    expect(differing.statusCode).toBe(400);
+  });
+
   it('answers stored for a recipient with no session', async () => {
     // Prepare
     const handle = createSendHandler(appDeps());
