@@ -192,7 +192,7 @@ describe('npm start (the local mode as a child process)', () => {
     const session = await login(user, rid);
 
     // Act
-    const sent = await send({
+    const request = {
       to: user,
       from: 'ops_bot',
       title: 'Order 1009 shipped',
@@ -200,10 +200,17 @@ describe('npm start (the local mode as a child process)', () => {
       data: { orderId: '1009' },
       idempotencyKey: `order-1009-${user}`,
       policy: { intervalSeconds: 1, maxAttempts: 3 },
+    };
+    const sent = await send(request);
+    const replay = await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(request),
     });
-    const again = await send({
+    const again = (await replay.json()) as { messageId: string };
+    const reused = await api(system, 'POST', '/v1/messages', {
       to: user,
-      body: 'Your parcel left the warehouse.',
+      body: 'Another text under the same key.',
       idempotencyKey: `order-1009-${user}`,
     });
     const message = await until(
@@ -215,7 +222,11 @@ describe('npm start (the local mode as a child process)', () => {
     // Assess
     expect(session.drained).toBe(0);
     expect(sent.status).toBe('sending');
+    expect(replay.status).toBe(202);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
     expect(again.messageId).toBe(sent.messageId);
+    expect(reused.status).toBe(409);
+    expect(reused.json.error.code).toBe('Conflict');
     expect(message).toMatchObject({
       messageId: sent.messageId,
       to: user,
