@@ -33,10 +33,17 @@ export interface SendMessageResult {
  * concurrent requests with one key compute one id and one execution name),
  * else time-ordered and random.
  */
-export const messageIdFor = (idempotencyKey: string | undefined, now: Date) =>
+export const messageIdFor = (
+  idempotencyKey: string | undefined,
+  now: Date,
+  caller = ''
+) =>
   idempotencyKey === undefined
     ? `m${now.getTime().toString(36)}${randomBytes(8).toString('hex')}`
-    : `k${createHash('sha256').update(idempotencyKey).digest('base64url').slice(0, 32)}`;
+    : `k${createHash('sha256')
+        .update(caller === '' ? idempotencyKey : `${caller}\n${idempotencyKey}`)
+        .digest('base64url')
+        .slice(0, 32)}`;
 
 /** JSON with its object keys sorted, so equal requests give equal text. */
 const canonical = (value: unknown): string =>
@@ -60,7 +67,9 @@ export const requestHashOf = (input: SendMessageInput): string => {
 };
 
 /**
- * Accepts a message for delivery.
+ * Accepts a message for delivery. `caller` scopes the idempotency key: the
+ * same key from two callers names two messages ('' in local mode: one
+ * caller).
  * Primary course: 1. derive the id  2. return the earlier message for a
  * repeated idempotency key  3. store the message  4. record it in the
  * history of both users  5. start the delivery cycle when the recipient has a
@@ -68,10 +77,11 @@ export const requestHashOf = (input: SendMessageInput): string => {
  */
 export const sendMessage = async (
   input: SendMessageInput,
-  deps: SendMessageDeps
+  deps: SendMessageDeps,
+  caller = ''
 ): Promise<SendMessageResult> => {
   const now = deps.clock.now();
-  const messageId = messageIdFor(input.idempotencyKey, now);
+  const messageId = messageIdFor(input.idempotencyKey, now, caller);
   const requestHash = requestHashOf(input);
   const earlier = await deps.messages.get(messageId);
   if (earlier) return resume(earlier, requestHash, deps);

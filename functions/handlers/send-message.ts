@@ -15,7 +15,7 @@ export const createHandler = (deps: SendMessageDeps) =>
   withHttpErrors(async (event: APIGatewayProxyEventV2) => {
     const body = parseJsonBody(event, SendMessageInput);
     const input = withHeaderKey(body, event.headers?.['idempotency-key']);
-    const result = await sendMessage(input, deps);
+    const result = await sendMessage(input, deps, callerOf(event));
     logger.appendKeys({ messageId: result.messageId });
     logger.info(result.created ? 'Message accepted' : 'Idempotent repeat', {
       status: result.status,
@@ -36,6 +36,23 @@ export const createHandler = (deps: SendMessageDeps) =>
           headers: { ...response.headers, 'idempotent-replayed': 'true' },
         };
   });
+
+/**
+ * Who is calling, for scoping idempotency keys: the IAM principal that
+ * signed the request (API Gateway's IAM authorizer), a role without its
+ * session name (a backend's sessions change, its role does not); '' when
+ * unsigned (local mode).
+ */
+export const callerOf = (event: APIGatewayProxyEventV2): string => {
+  const iam = (
+    event.requestContext as {
+      authorizer?: { iam?: { userArn?: string | null } };
+    }
+  ).authorizer?.iam;
+  const arn = iam?.userArn ?? '';
+  const role = /^(arn:[^:]+:sts::\d+:assumed-role\/[^/]+)\/.+$/.exec(arn);
+  return role?.[1] ?? arn;
+};
 
 /**
  * The idempotency key of the `Idempotency-Key` header (IETF

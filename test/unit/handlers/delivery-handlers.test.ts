@@ -128,6 +128,37 @@ describe('POST /v1/messages', () => {
     expect(differing.statusCode).toBe(400);
   });
 
+  it('scopes idempotency keys per IAM caller: another role gets its own message, another session of one role the same', async () => {
+    // Prepare
+    const handle = createSendHandler(appDeps());
+    const signedBy = (userArn: string) => {
+      const event = sendMessageEvent({
+        to: 'u1',
+        body: 'hi',
+        idempotencyKey: 'order-11',
+      });
+      return {
+        ...event,
+        requestContext: {
+          ...event.requestContext,
+          authorizer: { iam: { userArn } },
+        },
+      } as typeof event;
+    };
+    const billing = 'arn:aws:sts::123456789012:assumed-role/billing-backend';
+    const shipping = 'arn:aws:sts::123456789012:assumed-role/shipping-backend';
+
+    // Act
+    const a = json(await handle(signedBy(`${billing}/i-0a1`)));
+    const sameRole = json(await handle(signedBy(`${billing}/i-0b2`)));
+    const otherRole = await handle(signedBy(`${shipping}/i-0a1`));
+
+    // Assess
+    expect(sameRole.messageId).toBe(a.messageId);
+    expect(otherRole.statusCode).toBe(202);
+    expect(json(otherRole).messageId).not.toBe(a.messageId);
+  });
+
   it('answers stored for a recipient with no session', async () => {
     // Prepare
     const handle = createSendHandler(appDeps());
