@@ -1,6 +1,6 @@
 import { ListTablesCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalSystem, startLocalSystem } from '../../local/system.ts';
 
 // Every route of the API, fed crafted input: ids of any length and bytes,
@@ -16,11 +16,14 @@ const SEED = Number(process.env.FC_SEED) || Date.now() % 2 ** 31;
 
 let system: LocalSystem;
 
-beforeAll(async () => {
+// A fresh system per route, so that what one route's accepted requests
+// started (a login draining messages another route stored) cannot run on
+// while the next route is watched.
+beforeEach(async () => {
   system = await startLocalSystem({ timeScale: 0.05 });
 });
 
-afterAll(async () => {
+afterEach(async () => {
   await system?.close();
 });
 
