@@ -61,22 +61,22 @@ export const parseSigningKeys = (value: unknown, what: string): SigningKeys => {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return fail('is not a JSON object');
   }
-  const fields = Object.entries(parsed);
-  const current = fields.find(([name]) => name === 'current')?.[1];
+  const { current, ...versions } = parsed as Record<string, unknown>;
   if (typeof current !== 'string' || !KEY_VERSION.test(current)) {
     return fail('has no "current" version (1 to 8 letters or digits)');
   }
   const accepted = new Map<string, Buffer>();
-  for (const [name, key] of fields) {
-    if (name === 'current') continue;
+  for (const [name, key] of Object.entries(versions)) {
     const version = /^key(.+)$/.exec(name)?.[1];
     if (version === undefined || !KEY_VERSION.test(version)) {
-      fail(`has a field "${name.slice(0, 20)}" that is not key<version>`);
+      return fail(
+        `has a field "${name.slice(0, 20)}" that is not key<version>`
+      );
     }
     if (typeof key !== 'string' || Buffer.byteLength(key) < MIN_KEY_BYTES) {
-      fail(`has a ${name} shorter than ${MIN_KEY_BYTES} bytes`);
+      return fail(`has a ${name} shorter than ${MIN_KEY_BYTES} bytes`);
     }
-    accepted.set(version as string, Buffer.from(key as string));
+    accepted.set(version, Buffer.from(key));
   }
   const key = accepted.get(current);
   if (key === undefined)

@@ -6,7 +6,7 @@ import {
   macOf,
   type SigningKeySource,
   type SigningKeys,
-  sameMac,
+  verifiesMac,
 } from './signing-keys.ts';
 
 /** Limits of a history page. */
@@ -70,12 +70,13 @@ export const openCursor = (
   cursor: string
 ): string => {
   const [version = '', inner = '', mac = '', ...rest] = cursor.split('.');
-  const key = keys.accepted.get(version);
-  const expected = macOf(
-    key ?? keys.current.key,
-    cursorMacText(userId, version, inner)
+  const signed = verifiesMac(
+    keys,
+    version,
+    cursorMacText(userId, version, inner),
+    mac
   );
-  if (!sameMac(expected, mac) || key === undefined || rest.length > 0) {
+  if (!signed || rest.length > 0) {
     throw new InvalidCursorError(
       'cursor is not valid: pass the nextCursor of the previous page unchanged, for the same user'
     );

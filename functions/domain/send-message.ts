@@ -82,7 +82,9 @@ export const sendMessage = async (
 ): Promise<SendMessageResult> => {
   const now = deps.clock.now();
   const messageId = messageIdFor(input.idempotencyKey, now, caller);
-  const requestHash = requestHashOf(input);
+  // Only a request under a key can be repeated, so only it is hashed.
+  const requestHash =
+    input.idempotencyKey === undefined ? undefined : requestHashOf(input);
   const earlier = await deps.messages.get(messageId);
   if (earlier) return resume(earlier, requestHash, deps);
 
@@ -164,7 +166,7 @@ export const sendMessage = async (
  */
 const resume = async (
   message: Message,
-  requestHash: string,
+  requestHash: string | undefined,
   deps: SendMessageDeps
 ): Promise<SendMessageResult> => {
   if (

@@ -63,3 +63,21 @@ export const sameMac = (expected: string, given: string): boolean => {
   }
   return timingSafeEqual(a, b);
 };
+
+/**
+ * Checks a MAC made with the key of `version`, in the same time whether or
+ * not that version is still accepted (an unknown one is compared against
+ * the current key, then refused).
+ * @param text what was signed
+ */
+export const verifiesMac = (
+  keys: SigningKeys,
+  version: string,
+  text: string,
+  mac: string
+): boolean => {
+  const key = keys.accepted.get(version);
+  return (
+    sameMac(macOf(key ?? keys.current.key, text), mac) && key !== undefined
+  );
+};
