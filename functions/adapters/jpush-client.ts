@@ -16,6 +16,9 @@
  *   {@link JPushUnknownOutcomeError}: retry it with the same `cid`. The other
  *   calls are reads or idempotent updates, so their transport failures throw
  *   the retryable {@link JPushServerError}.
+ * - A 401 with credentials from a provider (a rotated secret) reads them
+ *   again, bypassing the cache, and sends the call once more; a second 401
+ *   is the {@link JPushRejectedError} it always was.
  */
 import { LosslessNumber, parse, stringify } from 'lossless-json';
 import {
@@ -52,9 +55,14 @@ export interface JPushClientOptions {
   /**
    * Loads the credentials lazily (e.g. from Secrets Manager) on the first
    * call. The result is cached; a failed load is retried on the next call.
-   * Used when `appKey`/`masterSecret` are not given.
+   * When JPush answers HTTP 401 (its credentials were rotated), they are
+   * loaded again with `refresh: true` (bypass any cache of the secret) and
+   * the call is sent once more with them, if they changed. Used when
+   * `appKey`/`masterSecret` are not given.
    */
-  readonly credentials?: () => Promise<JPushCredentials>;
+  readonly credentials?: (
+    request: CredentialsRequest
+  ) => Promise<JPushCredentials>;
   /** @default 'https://api.jpush.cn' */
   readonly pushBaseUrl?: string;
   /** @default 'https://report.jpush.cn' */
@@ -83,6 +91,15 @@ export interface JPushClientOptions {
    * @default no callback
    */
   readonly onRateLimit?: (rateLimit: RateLimit, operation: string) => void;
+}
+
+/** What {@link JPushClientOptions.credentials} is asked for. */
+export interface CredentialsRequest {
+  /**
+   * True after JPush refused the credentials last given (HTTP 401): read
+   * them from their source, not from a cache.
+   */
+  readonly refresh: boolean;
 }
 
 /** The part of `fetch` the client uses. */
@@ -150,9 +167,15 @@ export class JPushClient implements JPushPort {
   readonly #timeoutMs: number;
   readonly #fetch: FetchLike;
   readonly #userAgent: string;
-  readonly #loadCredentials: () => Promise<JPushCredentials>;
+  readonly #loadCredentials: (
+    request: CredentialsRequest
+  ) => Promise<JPushCredentials>;
+  /** False for fixed credentials: reading them again cannot change them. */
+  readonly #refreshable: boolean;
   readonly #onRateLimit?: (rateLimit: RateLimit, operation: string) => void;
   #credentials?: Promise<ResolvedCredentials>;
+  /** A 401 asked for the credentials past the cache; not loaded yet. */
+  #refreshNext = false;
 
   /**
    * Creates the client; no I/O happens until the first call.
@@ -175,8 +198,10 @@ export class JPushClient implements JPushPort {
         throw new TypeError(`JPushClient: ${describeCredentialError(error)}`);
       }
       this.#loadCredentials = () => Promise.resolve(fixed);
+      this.#refreshable = false;
     } else if (credentials !== undefined) {
       this.#loadCredentials = credentials;
+      this.#refreshable = true;
     } else {
       throw new TypeError(
         'JPushClient: no credentials (appKey + masterSecret, or credentials)'
@@ -577,9 +602,43 @@ export class JPushClient implements JPushPort {
     );
   }
 
-  /** Sends one request; returns the parsed 2xx body or throws typed. */
+  /**
+   * Sends one request; returns the parsed 2xx body or throws typed. A 401
+   * (the credentials were rotated) reloads the credentials bypassing any
+   * cache and sends the request once more, if they changed: nothing was
+   * done on a 401, so even a push is safe to send again.
+   */
   async #call(spec: CallSpec, options?: CallOptions): Promise<CallResult> {
     const credentials = await this.#resolveCredentials(spec.operation);
+    try {
+      return await this.#send(spec, credentials, options);
+    } catch (error) {
+      const refused =
+        error instanceof JPushRejectedError && error.httpStatus === 401;
+      if (!refused || !this.#refreshable) {
+        throw error;
+      }
+      const fresh = await this.#refreshCredentials(spec.operation, credentials);
+      if (fresh.authorization === credentials.authorization) {
+        throw stillRefused(error, 'the credentials read again were the same');
+      }
+      try {
+        return await this.#send(spec, fresh, options);
+      } catch (retryError) {
+        throw retryError instanceof JPushRejectedError &&
+          retryError.httpStatus === 401
+          ? stillRefused(retryError, 'also with the credentials read again')
+          : retryError;
+      }
+    }
+  }
+
+  /** Sends one request with these credentials. */
+  async #send(
+    spec: CallSpec,
+    credentials: ResolvedCredentials,
+    options?: CallOptions
+  ): Promise<CallResult> {
     const url = `${this.#baseUrls[spec.api]}${spec.path}`;
     let status: number;
     let headers: Headers;
@@ -663,9 +722,35 @@ export class JPushClient implements JPushPort {
     });
   }
 
-  /** Loads the credentials once; a failed load is retried next call. */
+  /**
+   * Loads the credentials again, bypassing any cache, unless another call
+   * has done so since `stale` was loaded: calls that met the same 401
+   * share one reload.
+   */
+  async #refreshCredentials(
+    operation: string,
+    stale: ResolvedCredentials
+  ): Promise<ResolvedCredentials> {
+    const current = this.#credentials;
+    const settled = await current?.catch(() => undefined);
+    if (this.#credentials === current && (settled ?? stale) === stale) {
+      this.#credentials = undefined;
+      this.#refreshNext = true;
+    }
+    return this.#resolveCredentials(operation);
+  }
+
+  /**
+   * Loads the credentials once; a failed load is retried next call (past
+   * the cache, while a reload after a 401 has not succeeded).
+   */
   async #resolveCredentials(operation: string): Promise<ResolvedCredentials> {
-    this.#credentials ??= this.#loadCredentials().then(toResolvedCredentials);
+    this.#credentials ??= this.#loadCredentials({
+      refresh: this.#refreshNext,
+    }).then((loaded) => {
+      this.#refreshNext = false;
+      return toResolvedCredentials(loaded);
+    });
     const loading = this.#credentials;
     try {
       return await loading;
@@ -691,6 +776,13 @@ export class JPushClient implements JPushPort {
     }
   }
 }
+
+/** A 401 that reading the credentials again did not cure. */
+const stillRefused = (
+  error: JPushRejectedError,
+  why: string
+): JPushRejectedError =>
+  new JPushRejectedError(`${error.message} (${why})`, error);
 
 /** Thrown by credential validation; its message never holds a value. */
 class InvalidCredentialsError extends Error {}

@@ -92,15 +92,21 @@ export interface JPushCredentials {
 }
 
 /**
- * Reads the JPush credentials secret (`{"appKey": "...", "masterSecret": "..."}`).
+ * Reads the JPush credentials secret (`{"appKey": "...", "masterSecret": "..."}`),
+ * cached for five minutes.
+ * @param secretId ARN or name of the secret
+ * @param options `refresh`: read it from Secrets Manager, not the cache
+ *   (JPush refused the cached credentials: the secret was rotated)
  * @throws Error naming what is wrong, never the values
  */
 export const readJPushCredentials = async (
-  secretId: string
+  secretId: string,
+  options: { readonly refresh?: boolean } = {}
 ): Promise<JPushCredentials> => {
   const value = await getSecret(secretId, {
     maxAge: MAX_AGE_SECONDS,
     transform: 'json',
+    forceFetch: options.refresh === true,
   });
   if (
     typeof value === 'object' &&

@@ -22,15 +22,19 @@ export interface JPushDeps {
 
 /**
  * The JPush part: the HTTPS client with its credentials from Secrets
- * Manager (read on the first call), paced through the Pacing table.
+ * Manager (read on the first call, and again past the cache when JPush
+ * answers 401), paced through the Pacing table.
  */
 export const jpush: Part<JPushDeps> = () => {
   const paced = once(
     (): JPushPort =>
       new PacedJPush(
         new JPushClient({
-          credentials: () =>
-            readJPushCredentials(requireEnv(ENV.jpushCredentialsSecretArn)),
+          // A 401 (the secret was rotated) reads it again, past the cache.
+          credentials: ({ refresh }) =>
+            readJPushCredentials(requireEnv(ENV.jpushCredentialsSecretArn), {
+              refresh,
+            }),
           pushBaseUrl: optionalEnv(ENV.jpushPushBaseUrl),
           reportBaseUrl: optionalEnv(ENV.jpushReportBaseUrl),
           deviceBaseUrl: optionalEnv(ENV.jpushDeviceBaseUrl),

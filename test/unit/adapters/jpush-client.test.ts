@@ -879,6 +879,311 @@ describe('JPushClient', () => {
     });
   });
 
+  describe('a 401 after the credentials were rotated', () => {
+    const ROTATED_SECRET = 'rotatedMasterSecret00000';
+    const ROTATED_AUTH = `Basic ${Buffer.from(`${APP_KEY}:${ROTATED_SECRET}`).toString('base64')}`;
+    const authFailed = json(401, {
+      error: { code: 1004, message: 'Authen failed' },
+    });
+    /** A JPush that takes only the rotated secret. */
+    const acceptOnlyRotated =
+      (ok: Reply) =>
+      (request: RecordedRequest): Reply =>
+        request.headers.authorization === ROTATED_AUTH ? ok : authFailed;
+    /** A secret store holding the old secret in its cache, the new one behind it. */
+    const rotatedSecret = () =>
+      vi.fn(async ({ refresh }: { refresh: boolean }) => ({
+        appKey: APP_KEY,
+        masterSecret: refresh ? ROTATED_SECRET : MASTER_SECRET,
+      }));
+
+    it('reads the secret again past the cache and sends the push once more', async () => {
+      // Prepare
+      const provider = rotatedSecret();
+      client = makeClient({
+        appKey: undefined,
+        masterSecret: undefined,
+        credentials: provider,
+      });
+      fake.respond = acceptOnlyRotated(
+        json(200, { sendno: '0', msg_id: BIG_MSG_ID })
+      );
+
+      // Act
+      const result = await client.push(samplePush);
+      const next = await client.push(samplePush);
+
+      // Assess
+      expect(result.msgId).toBe(BIG_MSG_ID);
+      expect(next.msgId).toBe(BIG_MSG_ID);
+      expect(provider.mock.calls).toEqual([
+        [{ refresh: false }],
+        [{ refresh: true }],
+      ]);
+      expect(fake.requests.map((r) => r.headers.authorization)).toEqual([
+        EXPECTED_AUTH,
+        ROTATED_AUTH,
+        ROTATED_AUTH,
+      ]);
+      // The same push, cid included: a 401 did nothing, so it is safe.
+      expect(fake.requests[1]?.body).toBe(fake.requests[0]?.body);
+    });
+
+    it.each([
+      {
+        operation: 'messageStatus (Report API)',
+        call: (c: JPushClient) => c.messageStatus(BIG_MSG_ID, ['rid']),
+        ok: json(200, { rid: { status: 0 } }),
+        code: 3001,
+      },
+      {
+        operation: 'receivedDetail (Report API)',
+        call: (c: JPushClient) => c.receivedDetail([BIG_MSG_ID]),
+        ok: json(200, []),
+        code: 3001,
+      },
+      {
+        operation: 'updateDevice (Device API)',
+        call: (c: JPushClient) => c.updateDevice('rid', { alias: 'user-42' }),
+        ok: { status: 200, body: '' },
+        code: 7004,
+      },
+      {
+        operation: 'getAliasDevices (Device API)',
+        call: (c: JPushClient) => c.getAliasDevices('user-42'),
+        ok: json(200, { registration_ids: ['rid'] }),
+        code: 7004,
+      },
+      {
+        operation: 'getCids (Push API)',
+        call: (c: JPushClient) => c.getCids(2),
+        ok: json(200, { cidlist: ['a', 'b'] }),
+        code: 1004,
+      },
+      {
+        operation: 'withdraw (Push API)',
+        call: (c: JPushClient) => c.withdraw(BIG_MSG_ID),
+        ok: { status: 200, body: '' },
+        code: 1004,
+      },
+    ])('does the same for $operation', async (row) => {
+      // Prepare
+      const provider = rotatedSecret();
+      client = makeClient({
+        appKey: undefined,
+        masterSecret: undefined,
+        credentials: provider,
+      });
+      fake.respond = (request) =>
+        request.headers.authorization === ROTATED_AUTH
+          ? row.ok
+          : json(401, { error: { code: row.code, message: 'auth failed' } });
+
+      // Act
+      await row.call(client);
+
+      // Assess
+      expect(provider).toHaveBeenLastCalledWith({ refresh: true });
+      expect(fake.requests.map((r) => r.headers.authorization)).toEqual([
+        EXPECTED_AUTH,
+        ROTATED_AUTH,
+      ]);
+    });
+
+    it('fails as before on a second 401, after one retry', async () => {
+      // Prepare: the secret store was not updated to JPush's new secret.
+      const provider = vi.fn(async () => ({
+        appKey: APP_KEY,
+        masterSecret: ROTATED_SECRET,
+      }));
+      provider.mockResolvedValueOnce({
+        appKey: APP_KEY,
+        masterSecret: MASTER_SECRET,
+      });
+      client = makeClient({
+        appKey: undefined,
+        masterSecret: undefined,
+        credentials: provider,
+      });
+      fake.respond = () => authFailed;
+
+      // Act
+      const error = await caught(client.push(samplePush));
+
+      // Assess
+      expect(error).toBeInstanceOf(JPushRejectedError);
+      expect(error).toMatchObject({ httpStatus: 401, code: 1004 });
+      expect((error as Error).message).toBe(
+        'JPush push failed: HTTP 401, code 1004: Authen failed (also with the credentials read again)'
+      );
+      expect(fake.requests).toHaveLength(2);
+      expect(provider).toHaveBeenCalledTimes(2);
+    });
+
+    it('does not send again when the secret read again is the same', async () => {
+      // Prepare
+      const provider = vi.fn(async () => ({
+        appKey: APP_KEY,
+        masterSecret: MASTER_SECRET,
+      }));
+      client = makeClient({
+        appKey: undefined,
+        masterSecret: undefined,
+        credentials: provider,
+      });
+      fake.respond = () => authFailed;
+
+      // Act
+      const error = await caught(client.getDevice('rid'));
+
+      // Assess
+      expect(error).toBeInstanceOf(JPushRejectedError);
+      expect((error as Error).message).toBe(
+        'JPush getDevice failed: HTTP 401, code 1004: Authen failed (the credentials read again were the same)'
+      );
+      expect(provider.mock.calls).toEqual([
+        [{ refresh: false }],
+        [{ refresh: true }],
+      ]);
+      expect(fake.requests).toHaveLength(1);
+    });
+
+    it('reads the secret once for calls that met the same 401 together', async () => {
+      // Prepare
+      const provider = rotatedSecret();
+      client = makeClient({
+        appKey: undefined,
+        masterSecret: undefined,
+        credentials: provider,
+      });
+      fake.respond = acceptOnlyRotated(
+        json(200, { tags: [], alias: null, mobile: null })
+      );
+
+      // Act
+      await Promise.all([
+        client.getDevice('rid-1'),
+        client.getDevice('rid-2'),
+        client.getDevice('rid-3'),
+      ]);
+
+      // Assess
+      expect(provider.mock.calls).toEqual([
+        [{ refresh: false }],
+        [{ refresh: true }],
+      ]);
+      expect(
+        fake.requests.filter((r) => r.headers.authorization === ROTATED_AUTH)
+      ).toHaveLength(3);
+    });
+
+    it('is retryable when the secret cannot be read again, and reads it on the next call', async () => {
+      // Prepare
+      const provider = rotatedSecret();
+      provider
+        .mockResolvedValueOnce({ appKey: APP_KEY, masterSecret: MASTER_SECRET })
+        .mockRejectedValueOnce(new Error('Secrets Manager throttled'));
+      client = makeClient({
+        appKey: undefined,
+        masterSecret: undefined,
+        credentials: provider,
+      });
+      fake.respond = acceptOnlyRotated(
+        json(200, { sendno: '0', msg_id: BIG_MSG_ID })
+      );
+
+      // Act
+      const error = await caught(client.push(samplePush));
+      const result = await client.push(samplePush);
+
+      // Assess
+      expect(error).toBeInstanceOf(JPushServerError);
+      expect((error as Error).message).toBe(
+        'JPush push failed: the JPush credentials could not be loaded (the credentials provider failed)'
+      );
+      expect(result.msgId).toBe(BIG_MSG_ID);
+      expect(fake.requests.map((r) => r.headers.authorization)).toEqual([
+        EXPECTED_AUTH,
+        ROTATED_AUTH,
+      ]);
+    });
+
+    it('does not retry with fixed credentials, which cannot change', async () => {
+      // Prepare
+      fake.respond = () => authFailed;
+
+      // Act
+      const error = await caught(client.withdraw(BIG_MSG_ID));
+
+      // Assess
+      expect(error).toBeInstanceOf(JPushRejectedError);
+      expect((error as Error).message).toBe(
+        'JPush withdraw failed: HTTP 401, code 1004: Authen failed'
+      );
+      expect(fake.requests).toHaveLength(1);
+    });
+
+    it('does not read the secret again on other refusals', async () => {
+      // Prepare
+      const provider = rotatedSecret();
+      client = makeClient({
+        appKey: undefined,
+        masterSecret: undefined,
+        credentials: provider,
+      });
+      fake.respond = () =>
+        json(403, { error: { code: 2003, message: 'no permission' } });
+
+      // Act
+      const error = await caught(client.push(samplePush));
+
+      // Assess
+      expect(error).toBeInstanceOf(JPushRejectedError);
+      expect(provider).toHaveBeenCalledTimes(1);
+      expect(fake.requests).toHaveLength(1);
+    });
+
+    it('sends once more through a given fetch too (undici MockAgent)', async () => {
+      // Prepare
+      const mockAgent = new MockAgent();
+      mockAgent.disableNetConnect();
+      const report = mockAgent.get('https://report.jpush.cn');
+      report
+        .intercept({
+          path: '/v3/received/detail?msg_ids=1',
+          method: 'GET',
+          headers: { authorization: EXPECTED_AUTH },
+        })
+        .reply(
+          401,
+          '{"error":{"code":3001,"message":"Basic authentication failed"}}'
+        );
+      report
+        .intercept({
+          path: '/v3/received/detail?msg_ids=1',
+          method: 'GET',
+          headers: { authorization: ROTATED_AUTH },
+        })
+        .reply(200, '[{"msg_id":1,"jpush_received":1}]');
+      const viaMock = new JPushClient({
+        credentials: rotatedSecret(),
+        fetch: (url, init) =>
+          undiciFetch(url, {
+            ...init,
+            dispatcher: mockAgent,
+          } as never) as never,
+      });
+
+      // Act
+      const rows = await viaMock.receivedDetail(['1']);
+
+      // Assess
+      expect(rows[0]).toMatchObject({ msgId: '1', jpushReceived: 1 });
+      mockAgent.assertNoPendingInterceptors();
+      await mockAgent.close();
+    });
+  });
+
   describe('with a given fetch', () => {
     it('sends through it to the default JPush host', async () => {
       // Prepare

@@ -1,5 +1,13 @@
-import { describe, expect, it } from 'vitest';
-import { parseSigningKeys } from '../../../functions/adapters/secrets.ts';
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  parseSigningKeys,
+  readJPushCredentials,
+} from '../../../functions/adapters/secrets.ts';
+
+vi.mock('@aws-lambda-powertools/parameters/secrets', () => ({
+  getSecret: vi.fn(),
+}));
 
 const A = 'a'.repeat(32);
 const B = 'b'.repeat(40);
@@ -48,5 +56,29 @@ describe('parseSigningKeys', () => {
     } catch (error) {
       expect(String(error)).not.toContain(A);
     }
+  });
+});
+
+describe('readJPushCredentials', () => {
+  const SECRET_ARN =
+    'arn:aws:secretsmanager:eu-west-1:111111111111:secret:JPush-abc';
+
+  it('reads through the five-minute cache, and past it when asked to refresh', async () => {
+    // Prepare
+    vi.mocked(getSecret).mockResolvedValue({
+      appKey: 'fakeAppKey00000000000000',
+      masterSecret: 'fakeMasterSecret00000000',
+    });
+
+    // Act
+    const cached = await readJPushCredentials(SECRET_ARN);
+    const fresh = await readJPushCredentials(SECRET_ARN, { refresh: true });
+
+    // Assess
+    expect(cached).toEqual(fresh);
+    expect(vi.mocked(getSecret).mock.calls).toEqual([
+      [SECRET_ARN, { maxAge: 300, transform: 'json', forceFetch: false }],
+      [SECRET_ARN, { maxAge: 300, transform: 'json', forceFetch: true }],
+    ]);
   });
 });
