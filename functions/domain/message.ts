@@ -239,6 +239,19 @@ export type SmsChannel = 'onCall' | 'recipient';
 export const attemptKey = (delivery: number, attempt: number): string =>
   `${delivery}.${attempt}`;
 
+/**
+ * The devices the pushes of the message's current delivery targeted, any
+ * attempt (pending, withdrawn or not): the devices that may ACK it. A
+ * message stored again has none until its next delivery pushes.
+ */
+export const deliveryTargets = (message: Message): string[] => [
+  ...new Set(
+    Object.values(message.pushes)
+      .filter((p) => p.delivery === message.delivery)
+      .flatMap((p) => p.registrationIds)
+  ),
+];
+
 /** Step Functions execution name of a message's nth delivery. */
 export const executionName = (messageId: string, delivery: number): string =>
   delivery <= 1 ? messageId : `${messageId}-d${delivery}`;

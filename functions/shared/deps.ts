@@ -48,6 +48,11 @@ export interface AppDeps {
   /** Whether the app has JPush's per-device status API. */
   readonly reportMode: ReportModeMemory;
   readonly ackKey: SigningKeySource;
+  /**
+   * Whether an ACK must name its device (`ackRequiresDevice`).
+   * @default true
+   */
+  readonly ackRequiresDevice?: boolean;
   /** Signs history cursors. */
   readonly cursorKeys: SigningKeySource;
   readonly clock: Clock;

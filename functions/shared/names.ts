@@ -63,6 +63,12 @@ export const ENV = {
   jpushTimeoutMs: 'JPUSH_TIMEOUT_MS',
   /** The topic escalation SMS are published to (the on-call subscriptions). */
   onCallTopicArn: 'ON_CALL_TOPIC_ARN',
+  /**
+   * `true` (the default) or `false`: whether an ACK must name a device the
+   * message's current delivery pushed to (`registrationId`), or may carry
+   * the token alone, as apps released before that did.
+   */
+  ackRequiresDevice: 'ACK_REQUIRES_DEVICE',
 } as const;
 
 /** One environment variable name of {@link ENV}. */

@@ -1,6 +1,8 @@
 /**
  * The app's ACKs from `autoAck` devices: after the device's delay, a POST of
- * `{"token"}` to `${ackBaseUrl}/v1/messages/{messageId}/ack`.
+ * `{"token", "registrationId"}` (the push's ACK token and the device's own
+ * registration id, as a real app sends them) to
+ * `${ackBaseUrl}/v1/messages/{messageId}/ack`.
  */
 
 /** Schedules ACKs and cancels them at shutdown. */
@@ -9,9 +11,15 @@ export interface AckSender {
    * POST the ACK after `delayMs`.
    * @param messageId the push's `extras.messageId`
    * @param token its `extras.ackToken`
+   * @param registrationId the device that got the push
    * @param delayMs the device's ACK delay
    */
-  schedule(messageId: string, token: unknown, delayMs: number): void;
+  schedule(
+    messageId: string,
+    token: unknown,
+    registrationId: string,
+    delayMs: number
+  ): void;
   /** Cancels pending ACKs and aborts those in flight. */
   shutdown(): Promise<void>;
 }
@@ -25,14 +33,18 @@ export const createAckSender = (ackBaseUrl: string): AckSender => {
   const aborts = new Set<AbortController>();
   const inFlight = new Set<Promise<void>>();
 
-  const post = (messageId: string, token: unknown): void => {
+  const post = (
+    messageId: string,
+    token: unknown,
+    registrationId: string
+  ): void => {
     const controller = new AbortController();
     aborts.add(controller);
     const url = `${ackBaseUrl.replace(/\/+$/, '')}/v1/messages/${encodeURIComponent(messageId)}/ack`;
     const request = fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token }),
+      body: JSON.stringify({ token, registrationId }),
       signal: controller.signal,
     })
       .then(async (response) => {
@@ -54,10 +66,10 @@ export const createAckSender = (ackBaseUrl: string): AckSender => {
   };
 
   return {
-    schedule: (messageId, token, delayMs) => {
+    schedule: (messageId, token, registrationId, delayMs) => {
       const timer = setTimeout(() => {
         timers.delete(timer);
-        post(messageId, token);
+        post(messageId, token, registrationId);
       }, delayMs);
       timers.add(timer);
     },

@@ -151,7 +151,12 @@ export const createJPushSimulatorHandler = (
       }
       const { messageId, ackToken } = push.extras;
       if (device.autoAck && acks && typeof messageId === 'string') {
-        acks.schedule(messageId, ackToken, device.ackDelayMs);
+        acks.schedule(
+          messageId,
+          ackToken,
+          device.registrationId,
+          device.ackDelayMs
+        );
       }
     },
   });

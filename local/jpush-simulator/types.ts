@@ -82,7 +82,8 @@ export interface SimulatorOptions {
   /**
    * Base URL of the system's API. autoAck devices POST
    * `${ackBaseUrl}/v1/messages/${extras.messageId}/ack` with
-   * `{"token": extras.ackToken}`. @default no ACKs are sent
+   * `{"token": extras.ackToken, "registrationId": <the device's own>}`.
+   * @default no ACKs are sent
    */
   ackBaseUrl?: string;
   /**

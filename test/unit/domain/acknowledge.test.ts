@@ -2,21 +2,61 @@ import { describe, expect, it } from 'vitest';
 import { ackTokenFor } from '../../../functions/domain/ack-token.ts';
 import { acknowledge } from '../../../functions/domain/acknowledge.ts';
 import { ForbiddenError } from '../../../functions/domain/errors.ts';
+import {
+  attemptKey,
+  type PushRecord,
+} from '../../../functions/domain/message.ts';
 import { sendMessage } from '../../../functions/domain/send-message.ts';
 import { fakeAckKey, inMemoryDeps } from '../../helpers/fakes.ts';
 
 const TASK_TOKEN = 'task-token-attempt-1';
+/** The phone user_42 is logged in on, which the first push targets. */
+const RID = '1a0018970a9c2ce5b0';
+/** Another phone. */
+const OTHER_RID = '1a0018970a9c2ce5ff';
 
-/** One message in delivery, and its real ACK token. */
+type Deps = ReturnType<typeof inMemoryDeps>;
+
+/** Records a push of one attempt of a delivery, as the Push step does. */
+const recordPush = async (
+  deps: Deps,
+  messageId: string,
+  registrationIds: string[],
+  at: { delivery: number; attempt: number } = { delivery: 1, attempt: 1 }
+) => {
+  const record: PushRecord = {
+    ...at,
+    state: 'pushed',
+    cid: `cid-${at.delivery}-${at.attempt}`,
+    jpushMsgId: `1810052881446${at.delivery}${at.attempt}`,
+    registrationIds,
+    platforms: ['android'],
+    ttlSeconds: 86_400,
+    at: deps.clock.now().toISOString(),
+  };
+  await deps.messages.update(messageId, {
+    set: { attempts: at.attempt },
+    putInMap: [
+      {
+        map: 'pushes',
+        key: attemptKey(at.delivery, at.attempt),
+        value: record,
+      },
+    ],
+  });
+};
+
+/** One message in delivery, pushed to RID, and its real ACK token. */
 const prepare = async () => {
   const deps = inMemoryDeps();
   await deps.sessions.put({
     userId: 'user_42',
-    registrationId: '1a0018970a9c2ce5b0',
+    registrationId: RID,
     platform: 'android',
     since: '2026-11-27T07:00:00.000Z',
   });
   const { messageId } = await sendMessage({ to: 'user_42', body: 'hi' }, deps);
+  await recordPush(deps, messageId, [RID]);
   const token = ackTokenFor(await fakeAckKey.keys(), messageId, 'user_42');
   deps.clock.advance(30_000);
   return { deps, messageId, token };
@@ -28,7 +68,10 @@ describe('acknowledge', () => {
     const { deps, messageId, token } = await prepare();
 
     // Act
-    const result = await acknowledge({ messageId, token }, deps);
+    const result = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
 
     // Assess
     expect(result).toBe('acknowledged');
@@ -50,7 +93,10 @@ describe('acknowledge', () => {
     await deps.messages.update(messageId, { set: { status: 'received' } });
 
     // Act
-    const result = await acknowledge({ messageId, token }, deps);
+    const result = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
 
     // Assess
     expect(result).toBe('acknowledged');
@@ -60,12 +106,15 @@ describe('acknowledge', () => {
   it('answers a repeated ACK with repeated and changes nothing', async () => {
     // Prepare
     const { deps, messageId, token } = await prepare();
-    await acknowledge({ messageId, token }, deps);
+    await acknowledge({ messageId, token, registrationId: RID }, deps);
     const before = await deps.messages.get(messageId);
     deps.clock.advance(5_000);
 
     // Act
-    const result = await acknowledge({ messageId, token }, deps);
+    const result = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
 
     // Assess
     expect(result).toBe('repeated');
@@ -83,8 +132,14 @@ describe('acknowledge', () => {
     );
 
     // Act
-    const wrong = acknowledge({ messageId, token: 'not-the-token' }, deps);
-    const foreign = acknowledge({ messageId, token: otherToken }, deps);
+    const wrong = acknowledge(
+      { messageId, token: 'not-the-token', registrationId: RID },
+      deps
+    );
+    const foreign = acknowledge(
+      { messageId, token: otherToken, registrationId: RID },
+      deps
+    );
 
     // Assess
     await expect(wrong).rejects.toBeInstanceOf(ForbiddenError);
@@ -98,8 +153,14 @@ describe('acknowledge', () => {
     const { deps, messageId, token } = await prepare();
 
     // Act
-    const unknown = acknowledge({ messageId: 'kUnknown', token }, deps);
-    const wrong = acknowledge({ messageId, token: 'x' }, deps);
+    const unknown = acknowledge(
+      { messageId: 'kUnknown', token, registrationId: RID },
+      deps
+    );
+    const wrong = acknowledge(
+      { messageId, token: 'x', registrationId: RID },
+      deps
+    );
 
     // Assess
     const [unknownError, wrongError] = await Promise.allSettled([
@@ -131,7 +192,10 @@ describe('acknowledge', () => {
     );
 
     // Act
-    const attempt = acknowledge({ messageId, token: secondToken }, deps);
+    const attempt = acknowledge(
+      { messageId, token: secondToken, registrationId: RID },
+      deps
+    );
 
     // Assess
     await expect(attempt).rejects.toBeInstanceOf(ForbiddenError);
@@ -146,8 +210,14 @@ describe('acknowledge', () => {
     });
 
     // Act
-    const result = await acknowledge({ messageId, token }, deps);
-    const repeat = await acknowledge({ messageId, token }, deps);
+    const result = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
+    const repeat = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
 
     // Assess
     expect(result).toBe('late');
@@ -166,19 +236,162 @@ describe('acknowledge', () => {
     ]);
   });
 
-  it('acknowledges a stored message whose push reached the app before logout', async () => {
-    // Prepare
+  it('refuses the phone of a delivery before, once the message is stored again', async () => {
+    // Prepare: user_42 left RID (an account switch); the message went back
+    // to the offline store for its next delivery.
     const { deps, messageId, token } = await prepare();
     await deps.messages.update(messageId, {
       set: { status: 'stored', delivery: 2 },
     });
+    const before = await deps.messages.get(messageId);
 
     // Act
-    const result = await acknowledge({ messageId, token }, deps);
+    const result = acknowledge({ messageId, token, registrationId: RID }, deps);
 
     // Assess
+    await expect(result).rejects.toBeInstanceOf(ForbiddenError);
+    expect(await deps.messages.get(messageId)).toEqual(before);
+  });
+
+  it('refuses the old phone in the new delivery and accepts the new one', async () => {
+    // Prepare: delivery 2 pushes to the phone user_42 logged in on next.
+    const { deps, messageId, token } = await prepare();
+    await deps.messages.update(messageId, {
+      set: { status: 'sending', delivery: 2, attempts: 0 },
+    });
+    await recordPush(deps, messageId, [OTHER_RID], { delivery: 2, attempt: 1 });
+
+    // Act
+    const old = acknowledge({ messageId, token, registrationId: RID }, deps);
+    await expect(old).rejects.toBeInstanceOf(ForbiddenError);
+    const acked = await deps.messages.get(messageId);
+    const result = await acknowledge(
+      { messageId, token, registrationId: OTHER_RID },
+      deps
+    );
+
+    // Assess
+    expect(acked?.ackedAt).toBeUndefined();
     expect(result).toBe('acknowledged');
-    expect((await deps.messages.get(messageId))?.status).toBe('acknowledged');
+  });
+
+  it('accepts a device of any attempt of the current delivery', async () => {
+    // Prepare: attempt 2 pushed only to a second phone; RID had attempt 1.
+    const { deps, messageId, token } = await prepare();
+    await recordPush(deps, messageId, [OTHER_RID], { delivery: 1, attempt: 2 });
+
+    // Act
+    const first = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
+    const second = await acknowledge(
+      { messageId, token, registrationId: OTHER_RID },
+      deps
+    );
+
+    // Assess
+    expect([first, second]).toEqual(['acknowledged', 'repeated']);
+  });
+
+  it('refuses a device this delivery never pushed to, with the right token', async () => {
+    // Prepare
+    const { deps, messageId, token } = await prepare();
+    const before = await deps.messages.get(messageId);
+
+    // Act
+    const result = acknowledge(
+      { messageId, token, registrationId: OTHER_RID },
+      deps
+    );
+
+    // Assess
+    await expect(result).rejects.toBeInstanceOf(ForbiddenError);
+    expect(await deps.messages.get(messageId)).toEqual(before);
+  });
+
+  it('refuses a wrong device with the same error as a wrong token', async () => {
+    // Prepare
+    const { deps, messageId, token } = await prepare();
+
+    // Act
+    const [device, wrongToken, both, unknown] = await Promise.allSettled([
+      acknowledge({ messageId, token, registrationId: OTHER_RID }, deps),
+      acknowledge({ messageId, token: 'x', registrationId: RID }, deps),
+      acknowledge({ messageId, token: 'x', registrationId: OTHER_RID }, deps),
+      acknowledge({ messageId: 'kUnknown', token, registrationId: RID }, deps),
+    ]);
+
+    // Assess
+    const reasons = [device, wrongToken, both, unknown].map((r) =>
+      r.status === 'rejected' ? r.reason : r.value
+    );
+    for (const reason of reasons) {
+      expect(reason).toBeInstanceOf(ForbiddenError);
+    }
+    expect(new Set(reasons.map((r) => (r as Error).message)).size).toBe(1);
+  });
+
+  it('refuses a token without a device by default', async () => {
+    // Prepare
+    const { deps, messageId, token } = await prepare();
+
+    // Act
+    const result = acknowledge({ messageId, token }, deps);
+
+    // Assess
+    await expect(result).rejects.toBeInstanceOf(ForbiddenError);
+    expect((await deps.messages.get(messageId))?.ackedAt).toBeUndefined();
+  });
+
+  describe('with ackRequiresDevice off (apps in the field)', () => {
+    it('accepts the token alone, also on a message stored again', async () => {
+      // Prepare
+      const { deps, messageId, token } = await prepare();
+      await deps.messages.update(messageId, {
+        set: { status: 'stored', delivery: 2 },
+      });
+      const lenient = { ...deps, ackRequiresDevice: false };
+
+      // Act
+      const result = await acknowledge({ messageId, token }, lenient);
+
+      // Assess
+      expect(result).toBe('acknowledged');
+      expect((await deps.messages.get(messageId))?.status).toBe('acknowledged');
+    });
+
+    it('still checks a device that is given', async () => {
+      // Prepare
+      const { deps, messageId, token } = await prepare();
+      const lenient = { ...deps, ackRequiresDevice: false };
+
+      // Act
+      const wrong = acknowledge(
+        { messageId, token, registrationId: OTHER_RID },
+        lenient
+      );
+      await expect(wrong).rejects.toBeInstanceOf(ForbiddenError);
+      const right = await acknowledge(
+        { messageId, token, registrationId: RID },
+        lenient
+      );
+
+      // Assess
+      expect(right).toBe('acknowledged');
+    });
+
+    it('still refuses a wrong token', async () => {
+      // Prepare
+      const { deps, messageId } = await prepare();
+      const lenient = { ...deps, ackRequiresDevice: false };
+
+      // Act
+      const result = acknowledge({ messageId, token: 'x' }, lenient);
+
+      // Assess
+      await expect(result).rejects.toBeInstanceOf(ForbiddenError);
+    });
   });
 
   it('ends the waiting Push step with the task token kept with the attempt', async () => {
@@ -187,7 +400,10 @@ describe('acknowledge', () => {
     await deps.messages.update(messageId, { set: { taskToken: TASK_TOKEN } });
 
     // Act
-    const result = await acknowledge({ messageId, token }, deps);
+    const result = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
 
     // Assess
     expect(result).toBe('acknowledged');
@@ -212,9 +428,12 @@ describe('acknowledge', () => {
     };
 
     // Act
-    const first = acknowledge({ messageId, token }, deps);
+    const first = acknowledge({ messageId, token, registrationId: RID }, deps);
     await expect(first).rejects.toMatchObject({ name: 'ThrottlingException' });
-    const retried = await acknowledge({ messageId, token }, deps);
+    const retried = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
 
     // Assess
     expect(retried).toBe('repeated');
@@ -228,10 +447,13 @@ describe('acknowledge', () => {
     // Prepare
     const { deps, messageId, token } = await prepare();
     await deps.messages.update(messageId, { set: { taskToken: TASK_TOKEN } });
-    await acknowledge({ messageId, token }, deps);
+    await acknowledge({ messageId, token, registrationId: RID }, deps);
 
     // Act
-    const repeat = await acknowledge({ messageId, token }, deps);
+    const repeat = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
 
     // Assess
     expect(repeat).toBe('repeated');
@@ -244,7 +466,10 @@ describe('acknowledge', () => {
     const { deps, messageId, token } = await prepare();
 
     // Act
-    const result = await acknowledge({ messageId, token }, deps);
+    const result = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
 
     // Assess
     expect(result).toBe('acknowledged');
@@ -263,10 +488,19 @@ describe('acknowledge', () => {
     });
 
     // Act
-    const wrong = acknowledge({ messageId, token: 'not-the-token' }, deps);
+    const wrong = acknowledge(
+      { messageId, token: 'not-the-token', registrationId: RID },
+      deps
+    );
     await expect(wrong).rejects.toBeInstanceOf(ForbiddenError);
-    const late = await acknowledge({ messageId, token }, deps);
-    const repeat = await acknowledge({ messageId, token }, deps);
+    const late = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
+    const repeat = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
 
     // Assess
     expect([late, repeat]).toEqual(['late', 'repeated']);

@@ -317,26 +317,34 @@ describe('GET /v1/messages/{messageId}', () => {
 });
 
 describe('POST /v1/messages/{messageId}/ack', () => {
+  /** Another phone, which the push did not target. */
+  const OTHER_RID = '1a0018970a9c2ce5ff';
+
+  /** A message for user_42, pushed to RID, and its real ACK token. */
   const prepareSent = async () => {
-    const deps = appDeps();
-    await deps.sessions.put(session);
-    const { messageId } = json(
-      await createSendHandler(deps)(
-        sendMessageEvent({ to: 'user_42', body: 'hi' })
-      )
-    ) as { messageId: string };
+    const { deps, messageId } = await prepareAccepted();
+    await createPushHandler(deps)({
+      messageId,
+      delivery: 1,
+      attempt: 1,
+      taskToken: TASK_TOKEN,
+    });
     const token = ackTokenFor(await fakeAckKey.keys(), messageId, 'user_42');
     return { deps, messageId, token };
   };
 
-  it('answers the real token with 204 and no body, and the message is acknowledged', async () => {
+  it('answers the real token from the pushed device with 204 and no body, and the message is acknowledged', async () => {
     // Prepare
     const { deps, messageId, token } = await prepareSent();
     const handle = createAckHandler(deps);
 
     // Act
-    const first = await handle(ackMessageEvent(messageId, { token }));
-    const repeat = await handle(ackMessageEvent(messageId, { token }));
+    const first = await handle(
+      ackMessageEvent(messageId, { token, registrationId: RID })
+    );
+    const repeat = await handle(
+      ackMessageEvent(messageId, { token, registrationId: RID })
+    );
 
     // Assess
     expect(first.statusCode).toBe(204);
@@ -345,29 +353,43 @@ describe('POST /v1/messages/{messageId}/ack', () => {
     expect((await deps.messages.get(messageId))?.status).toBe('acknowledged');
   });
 
-  it('answers a wrong token or an unknown message with 403 and changes nothing', async () => {
+  it('answers a wrong token, a wrong device or an unknown message with the same 403 and changes nothing', async () => {
     // Prepare
     const { deps, messageId, token } = await prepareSent();
     const handle = createAckHandler(deps);
     const before = await deps.messages.get(messageId);
 
     // Act
-    const wrong = await handle(ackMessageEvent(messageId, { token: 'guess' }));
-    const unknown = await handle(ackMessageEvent('kUnknown', { token }));
+    const wrong = await handle(
+      ackMessageEvent(messageId, { token: 'guess', registrationId: RID })
+    );
+    const device = await handle(
+      ackMessageEvent(messageId, { token, registrationId: OTHER_RID })
+    );
+    const unknown = await handle(
+      ackMessageEvent('kUnknown', { token, registrationId: RID })
+    );
 
     // Assess
     expect(wrong.statusCode).toBe(403);
+    expect(device.statusCode).toBe(403);
     expect(unknown.statusCode).toBe(403);
     expect(json(wrong)).toEqual(json(unknown));
+    expect(json(device)).toEqual(json(wrong));
     expect(json(wrong)).toMatchObject({ error: { code: 'Forbidden' } });
     expect(await deps.messages.get(messageId)).toEqual(before);
   });
 
   it.each([
     ['no body', undefined],
-    ['a missing token', {}],
-    ['a numeric token', { token: 7 }],
+    ['a missing token', { registrationId: RID }],
+    ['a numeric token', { token: 7, registrationId: RID }],
     ['malformed JSON', '{"token":'],
+    ['a token without registrationId', { token: 'a' }],
+    ['a malformed registrationId', { token: 'a', registrationId: 'rid-1!' }],
+    ['a too short registrationId', { token: 'a', registrationId: '1a00' }],
+    ['a numeric registrationId', { token: 'a', registrationId: 1234567890 }],
+    ['an unknown field', { token: 'a', registrationId: RID, device: RID }],
   ])('answers %s with 400', async (_case, body) => {
     // Prepare
     const { deps, messageId } = await prepareSent();
@@ -389,6 +411,55 @@ describe('POST /v1/messages/{messageId}/ack', () => {
       error: { code: 'ValidationError', message: expect.any(String) },
     });
     expect((await deps.messages.get(messageId))?.ackedAt).toBeUndefined();
+  });
+
+  it('names registrationId and what it must be in the 400', async () => {
+    // Prepare
+    const { deps, messageId, token } = await prepareSent();
+
+    // Act
+    const malformed = await createAckHandler(deps)(
+      ackMessageEvent(messageId, { token, registrationId: 'x/../y' })
+    );
+    const missing = await createAckHandler(deps)(
+      ackMessageEvent(messageId, { token })
+    );
+
+    // Assess
+    expect(json(malformed)).toEqual({
+      error: {
+        code: 'ValidationError',
+        message:
+          'Invalid request body: registrationId: must be the 8 to 64 letters and digits the JPush SDK returns.',
+      },
+    });
+    expect(json(missing)).toEqual({
+      error: {
+        code: 'ValidationError',
+        message: 'Invalid request body: registrationId: is required.',
+      },
+    });
+  });
+
+  it('accepts the token alone with ackRequiresDevice off, and still checks a given device', async () => {
+    // Prepare
+    const { deps, messageId, token } = await prepareSent();
+    const handle = createAckHandler({ ...deps, ackRequiresDevice: false });
+
+    // Act
+    const malformed = await handle(
+      ackMessageEvent(messageId, { token, registrationId: 'rid-1!' })
+    );
+    const wrongDevice = await handle(
+      ackMessageEvent(messageId, { token, registrationId: OTHER_RID })
+    );
+    const tokenOnly = await handle(ackMessageEvent(messageId, { token }));
+
+    // Assess
+    expect(malformed.statusCode).toBe(400);
+    expect(wrongDevice.statusCode).toBe(403);
+    expect(tokenOnly.statusCode).toBe(204);
+    expect((await deps.messages.get(messageId))?.status).toBe('acknowledged');
   });
 });
 
@@ -441,7 +512,7 @@ describe('Push and Check Report steps', () => {
 
     // Act
     const response = await createAckHandler(deps)(
-      ackMessageEvent(messageId, { token })
+      ackMessageEvent(messageId, { token, registrationId: RID })
     );
 
     // Assess
@@ -775,12 +846,18 @@ describe('log hygiene', () => {
     ).notification.android.extras;
     const refused = await step(() =>
       createAckHandler(deps)(
-        ackMessageEvent(messageId, { token: `${extras.ackToken}x` })
+        ackMessageEvent(messageId, {
+          token: `${extras.ackToken}x`,
+          registrationId: RID,
+        })
       )
     );
     const acked = await step(() =>
       createAckHandler(deps)(
-        ackMessageEvent(messageId, { token: extras.ackToken })
+        ackMessageEvent(messageId, {
+          token: extras.ackToken,
+          registrationId: RID,
+        })
       )
     );
     await mockAgent.close();
