@@ -31,6 +31,8 @@ export interface EnvironmentConfig {
   };
   /** Upper bound of one JPush HTTP call. */
   readonly jpushTimeout: Duration;
+  /** What is kept, how long, and what logs carry (README, "Privacy"). */
+  readonly privacy: PrivacyConfig;
   /** Request limits and alarm thresholds of the HTTP API. */
   readonly api: {
     /** The open ACK route's own limits, apart from the backend routes'. */
@@ -48,6 +50,44 @@ export interface EnvironmentConfig {
     };
   };
 }
+
+/** The state machine's log levels (Step Functions' own). */
+export const STATE_MACHINE_LOG_LEVELS = [
+  'OFF',
+  'FATAL',
+  'ERROR',
+  'ALL',
+] as const;
+
+/** What is kept, how long, and what the logs carry. */
+export interface PrivacyConfig {
+  /**
+   * Days a message and its history entries are kept after the message
+   * ends (DynamoDB TTL); also the life of its idempotency key.
+   */
+  readonly retentionDays: number;
+  /** What the delivery state machine logs. */
+  readonly stateMachineLogLevel: (typeof STATE_MACHINE_LOG_LEVELS)[number];
+  /**
+   * Whether those log lines carry the execution data (state input and
+   * output, ids and the policy only).
+   */
+  readonly stateMachineLogExecutionData: boolean;
+}
+
+/**
+ * The defaults of {@link EnvironmentConfig.privacy}, which the README's
+ * settings table documents: errors only, without execution data, and
+ * messages kept 30 days after they end.
+ */
+export const PRIVACY_DEFAULTS = {
+  retentionDays: 30,
+  stateMachineLogLevel: 'ERROR',
+  stateMachineLogExecutionData: false,
+} as const satisfies PrivacyConfig;
+
+/** The longest retention a setting may ask for (10 years). */
+const MAX_RETENTION_DAYS = 3650;
 
 /**
  * The defaults of {@link EnvironmentConfig.api}, which the README's settings
@@ -151,6 +191,41 @@ export const getConfig = (
   });
   const threshold = (key: string, fallback: number) =>
     number(key, fallback, { min: 1, whole: true });
+  const retentionDays = threshold(
+    'retentionDays',
+    PRIVACY_DEFAULTS.retentionDays
+  );
+  if (retentionDays > MAX_RETENTION_DAYS) {
+    throw new Error(
+      `retentionDays: ${retentionDays} is more than ${MAX_RETENTION_DAYS} (10 years)`
+    );
+  }
+  const logLevelText = text('stateMachineLogLevel')?.toUpperCase();
+  const stateMachineLogLevel =
+    logLevelText === undefined
+      ? PRIVACY_DEFAULTS.stateMachineLogLevel
+      : STATE_MACHINE_LOG_LEVELS.find((level) => level === logLevelText);
+  if (stateMachineLogLevel === undefined) {
+    throw new Error(
+      `stateMachineLogLevel: ${JSON.stringify(context('stateMachineLogLevel'))} is not one of ${STATE_MACHINE_LOG_LEVELS.join(', ')}`
+    );
+  }
+  const executionData = context('stateMachineLogExecutionData');
+  const stateMachineLogExecutionData =
+    executionData === undefined ||
+    executionData === null ||
+    (typeof executionData === 'string' && executionData.trim() === '')
+      ? PRIVACY_DEFAULTS.stateMachineLogExecutionData
+      : executionData === true || executionData === 'true'
+        ? true
+        : executionData === false || executionData === 'false'
+          ? false
+          : undefined;
+  if (stateMachineLogExecutionData === undefined) {
+    throw new Error(
+      `stateMachineLogExecutionData: ${JSON.stringify(executionData)} is not true or false`
+    );
+  }
   const isProd = stage === 'prod';
   return {
     stage,
@@ -168,6 +243,11 @@ export const getConfig = (
       deviceBaseUrl: text('jpushDeviceBaseUrl') ?? 'https://device.jpush.cn',
     },
     jpushTimeout: Duration.seconds(10),
+    privacy: {
+      retentionDays,
+      stateMachineLogLevel,
+      stateMachineLogExecutionData,
+    },
     api: {
       ackThrottle: throttle('ack', API_DEFAULTS.ackThrottle),
       backendThrottle: throttle('backend', API_DEFAULTS.backendThrottle),

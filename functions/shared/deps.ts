@@ -7,13 +7,16 @@ import type {
   HistoryRepository,
   MessageRepository,
   OfflineStore,
+  OnCallGroups,
   ReportModeMemory,
   SessionRepository,
   SigningKeySource,
+  SmsBudget,
   SmsSender,
   TaskCallbacks,
   WithdrawalOutbox,
 } from '../domain/ports.ts';
+import type { SmsSettings } from '../domain/sms-limits.ts';
 import type { WithdrawDeps } from '../domain/withdraw.ts';
 
 // On Lambda each handler wires only the parts it uses (./wiring/*, passed to
@@ -45,6 +48,13 @@ export interface AppDeps {
   readonly outbox: WithdrawalOutbox;
   /** Escalation SMS. */
   readonly sms: SmsSender;
+  /** The SMS limits: the daily cap and each number's hourly rate. */
+  readonly smsBudget: SmsBudget;
+  /** The on-call windows that group escalations into summaries. */
+  readonly onCallGroups: OnCallGroups;
+  readonly smsSettings: SmsSettings;
+  /** The countries an `smsTo` may be in. */
+  readonly smsCountries: readonly string[];
   /** Whether the app has JPush's per-device status API. */
   readonly reportMode: ReportModeMemory;
   readonly ackKey: SigningKeySource;

@@ -41,6 +41,17 @@ export interface DeliveryStateMachineProps {
   readonly escalateFunction: IFunction;
   readonly logRetention: RetentionDays;
   readonly logRemovalPolicy: RemovalPolicy;
+  /**
+   * What the execution log records.
+   * @default LogLevel.ERROR
+   */
+  readonly logLevel?: LogLevel;
+  /**
+   * Whether log lines carry the state input and output (ids and the policy:
+   * the state carries no message content either way).
+   * @default false
+   */
+  readonly logExecutionData?: boolean;
 }
 
 /** Errors of JPush that a later try may fix (the Lambda rethrows them by name). */
@@ -206,14 +217,23 @@ export class DeliveryStateMachine extends Construct {
       definitionBody: DefinitionBody.fromChainable(push),
       comment:
         'Guaranteed push delivery: push through JPush, wait, check the Report API and the app ACK, repeat or escalate by SMS.',
+      // X-Ray records the transitions and their timing; it captures no
+      // state input or output, and the Lambda segments no response.
       tracingEnabled: true,
       logs: {
         destination: logGroup,
-        level: LogLevel.ALL,
-        includeExecutionData: true,
+        level: props.logLevel ?? LogLevel.ERROR,
+        includeExecutionData: props.logExecutionData ?? false,
       },
       timeout: Duration.days(11),
     });
+    if ((props.logLevel ?? LogLevel.ERROR) !== LogLevel.ALL) {
+      Validations.of(this.stateMachine).acknowledge({
+        id: 'AwsSolutions-SF1',
+        reason:
+          'Errors only by default (the stateMachineLogLevel setting): each message has its timeline in its item and metrics count the outcomes, and logging every event of every execution keeps, for the log retention, a record of who was sent what when. The setting turns ALL on for an investigation.',
+      });
+    }
     const arn = (fn: IFunction) =>
       `<${Stack.of(this).getLogicalId(fn.node.defaultChild as CfnElement)}.Arn>:*`;
     Validations.of(this.stateMachine).acknowledge(

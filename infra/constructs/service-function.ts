@@ -136,6 +136,11 @@ export class ServiceFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: 'PushDelivery',
         POWERTOOLS_LOG_LEVEL: logLevel ?? 'INFO',
         ...environment,
+        // What must hold: no log line carries the event (a request body,
+        // a message), and no trace a handler's response, whatever a
+        // handler or a later Powertools Tracer would do by default.
+        POWERTOOLS_LOGGER_LOG_EVENT: 'false',
+        POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
       },
       entry: join(root, entry),
       handler: 'handler',

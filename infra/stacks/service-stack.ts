@@ -44,6 +44,7 @@ import {
 import { FilterPattern, LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Subscription, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { LogLevel } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import {
   ENV,
@@ -286,6 +287,8 @@ export class ServiceStack extends Stack {
       escalateFunction: escalate.fn,
       logRetention: config.logRetention,
       logRemovalPolicy: config.removalPolicy,
+      logLevel: LogLevel[config.privacy.stateMachineLogLevel],
+      logExecutionData: config.privacy.stateMachineLogExecutionData,
     });
 
     // Withdrawals JPush did not confirm at once are tried again every minute.

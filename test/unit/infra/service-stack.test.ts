@@ -287,15 +287,15 @@ describe('ServiceStack delivery state machine', () => {
       States: Record<string, Record<string, unknown>>;
     };
 
-  it('is a Standard state machine with tracing and full logging', () => {
+  it('is a Standard state machine with tracing, logging errors without execution data', () => {
     // Assess
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       StateMachineType: 'STANDARD',
       TracingConfiguration: { Enabled: true },
       LoggingConfiguration: {
-        Level: 'ALL',
-        IncludeExecutionData: true,
+        Level: 'ERROR',
+        IncludeExecutionData: false,
         Destinations: [
           {
             CloudWatchLogsLogGroup: {
