@@ -2,13 +2,16 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type LiveSystem, startLiveSystem } from '../../local/live/index.ts';
+import { ensureChromium, thisMachine } from '../helpers/chromium.ts';
 import { api, newRegistrationId, newUserId } from '../helpers/local-system.ts';
 
-// The live page in headless Chromium (Debian's, installed on the machines
-// and in CI), against the local system wired as `npm start` wires it.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// The live page in headless Chromium, against the local system wired as
+// `npm start` wires it. The browser is found (CHROME_PATH, PATH, the usual
+// places) or installed (Debian's chromium, as root) by the global setup,
+// test/helpers/chromium-setup.ts, before any test starts.
+const CHROMIUM = inject('chromium') ?? ensureChromium(thisMachine());
 
 let live: LiveSystem;
 let browser: Browser;
@@ -16,9 +19,10 @@ let page: Page;
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
+  if ('error' in CHROMIUM) throw new Error(CHROMIUM.error);
   live = await startLiveSystem({ onCallPhoneNumbers: ['+15555550100'] });
   browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM.path,
     args: [
       '--headless',
       '--no-sandbox',
