@@ -8,7 +8,10 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BatchedCids } from '../functions/adapters/batched-cids.ts';
-import { JPushClient } from '../functions/adapters/jpush-client.ts';
+import {
+  JPushClient,
+  type JPushCredentials,
+} from '../functions/adapters/jpush-client.ts';
 import {
   PacedJPush,
   recordRateLimit,
@@ -62,6 +65,7 @@ import {
   startJPushSimulator,
 } from './jpush-simulator/index.ts';
 import { startSchedules } from './schedules.ts';
+import { LocalSecret, serveJPushSecret } from './secrets.ts';
 import { LocalSmsSender, SmsSink } from './sms-sink.ts';
 
 /** Real JPush credentials and hosts, for local mode against real JPush. */
@@ -108,6 +112,11 @@ export interface LocalSystem {
   readonly url: string;
   /** The JPush simulator, unless real JPush is used. */
   readonly simulator?: JPushSimulator;
+  /**
+   * The JPush credentials secret (Secrets Manager's stand-in), also
+   * replaced by `PUT /local/secrets/jpush`.
+   */
+  readonly jpushSecret: LocalSecret<JPushCredentials>;
   readonly sms: SmsSink;
   readonly stateMachine: LocalStateMachine;
   readonly deps: AppDeps;
@@ -228,9 +237,16 @@ export const startLocalSystem = async (
     const policyNow = () => started + (Date.now() - started) / timeScale;
     let simulator: JPushSimulator | undefined;
     let jpush: JPushClient;
+    // The credentials are read from a local secret, as the functions read
+    // theirs from Secrets Manager: a 401 reads it again (see jpushSecret).
+    let jpushSecret: LocalSecret<JPushCredentials>;
+    const fromSecret = async () => jpushSecret.read();
     if (options.jpush) {
+      const { appKey, masterSecret, ...hosts } = options.jpush;
+      jpushSecret = new LocalSecret({ appKey, masterSecret });
       jpush = new JPushClient({
-        ...options.jpush,
+        ...hosts,
+        credentials: fromSecret,
         onRateLimit: recordRateLimit,
       });
     } else {
@@ -246,9 +262,9 @@ export const startLocalSystem = async (
       });
       simulator = sim;
       closers.unshift(() => sim.close());
+      jpushSecret = new LocalSecret({ appKey, masterSecret });
       jpush = new JPushClient({
-        appKey,
-        masterSecret,
+        credentials: fromSecret,
         pushBaseUrl: simulator.url,
         reportBaseUrl: simulator.url,
         deviceBaseUrl: simulator.url,
@@ -376,6 +392,9 @@ export const startLocalSystem = async (
       ) {
         return;
       }
+      if (await serveJPushSecret(req, res, requestUrl, jpushSecret)) {
+        return;
+      }
       if (requestUrl.pathname === '/local/sms' && req.method !== 'GET') {
         sendJsonError(
           res,
@@ -464,6 +483,7 @@ export const startLocalSystem = async (
     return {
       url,
       ...(simulator ? { simulator } : {}),
+      jpushSecret,
       sms,
       stateMachine,
       deps,

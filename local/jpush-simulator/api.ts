@@ -22,7 +22,8 @@ import type { FaultKind, Faults } from './types.ts';
 /** What the pipeline works with. */
 export interface ApiOptions {
   appKey: string;
-  masterSecret: string;
+  /** The master secret in force (it can be rotated while running). */
+  masterSecret: () => string;
   routes: Route[];
   /** The fault settings in force. */
   faults: () => Faults;
@@ -82,7 +83,7 @@ export const createApiHandler = (options: ApiOptions) => {
     const decoded = match
       ? Buffer.from(match[1] ?? '', 'base64').toString('utf8')
       : '';
-    if (decoded === `${appKey}:${masterSecret}`) return undefined;
+    if (decoded === `${appKey}:${masterSecret()}`) return undefined;
     if (family === 'device' && (decoded === '' || decoded === ':')) {
       return new ApiError(401, 7001, 'Authentication credentials are empty');
     }

@@ -1,7 +1,7 @@
 /**
  * The simulator's local controls, without auth and outside the request log:
- * `GET /local/devices`, `GET|PUT /local/devices/{rid}` and
- * `GET|PUT|DELETE /local/jpush/faults`.
+ * `GET /local/devices`, `GET|PUT /local/devices/{rid}`,
+ * `GET|PUT|DELETE /local/jpush/faults` and `PUT /local/jpush/master-secret`.
  */
 import { z } from 'zod';
 import { parseFaultsUpdate } from './faults.ts';
@@ -28,12 +28,37 @@ const notAllowed = (method: string, path: string): Reply =>
     error: { code: 'MethodNotAllowed', message: `${method} ${path}` },
   });
 
+/** Body of `PUT /local/jpush/master-secret`. */
+const MasterSecretSchema = z.strictObject({ masterSecret: z.string() });
+
+/** The longest master secret the simulator takes. */
+const MAX_MASTER_SECRET_CHARS = 200;
+
+/**
+ * What is wrong with a master secret (never its value), or undefined.
+ * JPush's own are 24 letters and digits; any other non-blank text is taken.
+ */
+export const masterSecretProblem = (secret: unknown): string | undefined => {
+  if (typeof secret !== 'string' || secret.trim() === '') {
+    return 'masterSecret must be a non-empty string';
+  }
+  if (secret !== secret.trim()) {
+    return 'masterSecret must not start or end with a space (JPush refuses such a key)';
+  }
+  if (secret.length > MAX_MASTER_SECRET_CHARS) {
+    return `masterSecret must be at most ${MAX_MASTER_SECRET_CHARS} characters`;
+  }
+  return undefined;
+};
+
 /** Methods of `/local/jpush/faults`. */
 const FAULTS_ALLOW = 'GET, PUT, DELETE';
 
 /** What the controls act on. */
 export interface ControlsOptions {
   model: SimulatorModel;
+  /** Rotates the master secret; throws SimulatorValidationError. */
+  setMasterSecret: (masterSecret: string) => void;
   faults: {
     /** The faults in force. */
     get(): Faults;
@@ -50,7 +75,11 @@ export interface ControlsOptions {
  * @returns a function answering a request (path without query or trailing
  *   slash, upper-case method, body text)
  */
-export const createControls = ({ model, faults }: ControlsOptions) => {
+export const createControls = ({
+  model,
+  faults,
+  setMasterSecret,
+}: ControlsOptions) => {
   const devices = (method: string, path: string, body: string): Reply => {
     if (path === '/local/devices') {
       if (method !== 'GET') return notAllowed(method, path);
@@ -126,9 +155,56 @@ export const createControls = ({ model, faults }: ControlsOptions) => {
     return json(200, faults.set(parsed.update));
   };
 
+  /** `PUT /local/jpush/master-secret`: JPush's "reset master secret". */
+  const masterSecret = (method: string, path: string, body: string): Reply => {
+    if (method !== 'PUT') {
+      return {
+        status: 405,
+        body: {
+          error: {
+            code: 'MethodNotAllowed',
+            message: `${method} is not allowed on ${path}; use PUT (the secret is never shown).`,
+          },
+        },
+        headers: { allow: 'PUT' },
+      };
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(body);
+    } catch {
+      return json(
+        400,
+        validationBody(
+          'The body is not valid JSON; send {"masterSecret": "<the new secret>"}'
+        )
+      );
+    }
+    const parsed = MasterSecretSchema.safeParse(raw);
+    if (!parsed.success) {
+      return json(
+        400,
+        validationBody('Send exactly {"masterSecret": "<the new secret>"}')
+      );
+    }
+    try {
+      setMasterSecret(parsed.data.masterSecret);
+    } catch (error) {
+      if (error instanceof SimulatorValidationError) {
+        return json(400, validationBody(error.message));
+      }
+      throw error;
+    }
+    // The secret is not echoed.
+    return json(200, { rotated: true });
+  };
+
   return (method: string, path: string, body: string): Reply => {
     if (path === '/local/jpush/faults') {
       return faultSettings(method, path, body);
+    }
+    if (path === '/local/jpush/master-secret') {
+      return masterSecret(method, path, body);
     }
     return devices(method, path, body);
   };

@@ -11,7 +11,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { type AckSender, createAckSender } from './acks.ts';
 import { createApiHandler } from './api.ts';
-import { createControls } from './controls.ts';
+import { createControls, masterSecretProblem } from './controls.ts';
 import {
   callFamilyOf,
   copyFaults,
@@ -63,6 +63,13 @@ export interface JPushSimulator {
   getFaults(): Faults;
   /** Back to the faults at start (`options.faults` over the defaults). */
   resetFaults(): Faults;
+  /**
+   * Rotates the app's master secret, as "reset master secret" in JPush's
+   * console does: from now on only the new one is accepted (HTTP 401
+   * otherwise).
+   * @throws SimulatorValidationError when it is empty or too long
+   */
+  setMasterSecret(masterSecret: string): void;
   /** Queued, consumed in order by matching requests, before normal handling. */
   injectFaults(...faults: ScriptedFault[]): void;
   /**
@@ -105,7 +112,7 @@ export const createJPushSimulatorHandler = (
   shutdown(): Promise<void>;
 } => {
   const appKey = options.appKey ?? process.env.JPUSH_APP_KEY ?? DEFAULT_APP_KEY;
-  const masterSecret =
+  let masterSecret =
     options.masterSecret ??
     process.env.JPUSH_MASTER_SECRET ??
     DEFAULT_MASTER_SECRET;
@@ -164,7 +171,7 @@ export const createJPushSimulatorHandler = (
   const vip = options.vip ?? true;
   const handleApi = createApiHandler({
     appKey,
-    masterSecret,
+    masterSecret: () => masterSecret,
     routes: [
       ...pushRoutes(model),
       ...reportRoutes(model, vip),
@@ -183,8 +190,14 @@ export const createJPushSimulatorHandler = (
     faults = copyFaults(startFaults);
     return copyFaults(faults);
   };
+  const setMasterSecret = (secret: string): void => {
+    const problem = masterSecretProblem(secret);
+    if (problem) throw new SimulatorValidationError(problem);
+    masterSecret = secret;
+  };
   const handleLocal = createControls({
     model,
+    setMasterSecret,
     faults: {
       get: () => copyFaults(faults),
       set: setFaults,
@@ -272,6 +285,7 @@ export const createJPushSimulatorHandler = (
     },
     getFaults: () => copyFaults(faults),
     resetFaults,
+    setMasterSecret,
     injectFaults: (...items) => scripted.add(...items),
     requests: () => log.map((entry) => ({ ...entry })),
     callCounts: () => ({ ...counts }),

@@ -68,7 +68,7 @@ describe('readJPushCredentials', () => {
     vi.mocked(getSecret).mockResolvedValue({
       appKey: 'fakeAppKey00000000000000',
       masterSecret: 'fakeMasterSecret00000000',
-    });
+    } as never);
 
     // Act
     const cached = await readJPushCredentials(SECRET_ARN);
