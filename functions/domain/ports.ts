@@ -68,8 +68,18 @@ export interface MessageRepository {
   /** Stores a new message; false when one with that id already exists. */
   create(message: Message): Promise<boolean>;
   get(messageId: string): Promise<Message | undefined>;
+  /**
+   * Only these attributes of a message (a projection): for a step that
+   * needs its state, not its content or its recipient.
+   */
+  getFields<K extends keyof Message>(
+    messageId: string,
+    fields: readonly K[]
+  ): Promise<Pick<Message, K> | undefined>;
   /** The messages with these ids that exist, in no particular order. */
   getMany(messageIds: readonly string[]): Promise<Message[]>;
+  /** Erases a message; false when there was none. */
+  delete(messageId: string): Promise<boolean>;
   /**
    * Applies an update; resolves to the message after it, or undefined when
    * the message does not exist or a `when` condition did not hold.
@@ -138,6 +148,11 @@ export interface HistoryEntry {
   readonly createdAt: string;
   /** `in` for messages the user received, `out` for sent ones. */
   readonly direction: 'in' | 'out';
+  /**
+   * When the message's life ends (its `expiresAt`): the entry is kept the
+   * retention after it, then DynamoDB deletes it.
+   */
+  readonly messageExpiresAt?: string;
 }
 
 /** A page of history. */
@@ -150,6 +165,8 @@ export interface HistoryPage {
 /** Each user's messages, newest first. */
 export interface HistoryRepository {
   add(entry: HistoryEntry): Promise<void>;
+  /** Erases one entry (nothing happens when there is none). */
+  delete(entry: Pick<HistoryEntry, 'userId' | 'messageId' | 'createdAt'>): Promise<void>;
   /** @throws InvalidCursorError when the cursor was not made by this store */
   page(userId: string, limit: number, cursor?: string): Promise<HistoryPage>;
 }

@@ -135,6 +135,7 @@ export const sendMessage = async (
     messageId,
     createdAt: at,
     direction: 'in',
+    messageExpiresAt: message.expiresAt,
   });
   if (message.from !== undefined && message.from !== message.to) {
     await deps.history.add({
@@ -142,6 +143,7 @@ export const sendMessage = async (
       messageId,
       createdAt: at,
       direction: 'out',
+      messageExpiresAt: message.expiresAt,
     });
   }
   if (sessions.length > 0) {

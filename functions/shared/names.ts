@@ -64,6 +64,11 @@ export const ENV = {
   /** The topic escalation SMS are published to (the on-call subscriptions). */
   onCallTopicArn: 'ON_CALL_TOPIC_ARN',
   /**
+   * Days a message (and its history entries) is kept after it ends, then
+   * DynamoDB's TTL deletes it ({@link DEFAULT_RETENTION_DAYS} when unset).
+   */
+  retentionDays: 'MESSAGE_RETENTION_DAYS',
+  /**
    * `true` (the default) or `false`: whether an ACK must name a device the
    * message's current delivery pushed to (`registrationId`), or may carry
    * the token alone, as apps released before that did.
@@ -117,9 +122,15 @@ export type KeyOf<T extends TableName> = {
 
 /**
  * The attribute DynamoDB's time to live reads (epoch seconds), on the
- * tables that expire items: the offline store and the withdrawals outbox.
+ * tables that expire items: the offline store and the withdrawals outbox
+ * (when their entry is of no use any more), the messages and the history
+ * (the retention after the message ends). Not a message's `expiresAt`,
+ * which is when its delivery gives up.
  */
 export const TTL_ATTRIBUTE = 'expiresAtEpoch';
+
+/** How many days a message is kept after it ends, unless set otherwise. */
+export const DEFAULT_RETENTION_DAYS = 30;
 
 /** Where a message is in its life (`status` in the API and the table). */
 export const MESSAGE_STATUSES = [

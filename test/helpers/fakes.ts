@@ -43,11 +43,28 @@ export class InMemoryMessages implements MessageRepository {
     return item && clone(item);
   }
 
+  async getFields<K extends keyof Message>(
+    messageId: string,
+    fields: readonly K[]
+  ): Promise<Pick<Message, K> | undefined> {
+    const item = this.items.get(messageId);
+    if (!item) return undefined;
+    const picked: Partial<Pick<Message, K>> = {};
+    for (const field of fields) {
+      if (item[field] !== undefined) picked[field] = clone(item[field]);
+    }
+    return picked as Pick<Message, K>;
+  }
+
   async getMany(messageIds: readonly string[]): Promise<Message[]> {
     return messageIds.flatMap((id) => {
       const item = this.items.get(id);
       return item ? [clone(item)] : [];
     });
+  }
+
+  async delete(messageId: string): Promise<boolean> {
+    return this.items.delete(messageId);
   }
 
   async update(
@@ -170,6 +187,18 @@ export class InMemoryHistory implements HistoryRepository {
 
   async add(entry: HistoryEntry): Promise<void> {
     this.entries.push({ ...entry });
+  }
+
+  async delete(
+    entry: Pick<HistoryEntry, 'userId' | 'messageId' | 'createdAt'>
+  ): Promise<void> {
+    const at = this.entries.findIndex(
+      (e) =>
+        e.userId === entry.userId &&
+        e.messageId === entry.messageId &&
+        e.createdAt === entry.createdAt
+    );
+    if (at >= 0) this.entries.splice(at, 1);
   }
 
   async page(

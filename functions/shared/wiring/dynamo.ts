@@ -17,7 +17,8 @@ import type {
   SessionRepository,
   WithdrawalOutbox,
 } from '../../domain/ports.ts';
-import { TABLE_ENV } from '../names.ts';
+import { optionalEnv } from '../env.ts';
+import { DEFAULT_RETENTION_DAYS, ENV, TABLE_ENV } from '../names.ts';
 import { lazily, once, type Part } from './part.ts';
 
 /** Names of the tables, as the stacks pass them in environment variables. */
@@ -43,11 +44,14 @@ export const documentClient = (client: DynamoDBClient) =>
  * @param tables the table name of each repository (a name is read only when
  * its repository is first used, so a function needs only its own tables)
  * @param clock ms clock of the JPush pacing windows
+ * @param retentionDays days a message and its history are kept after it
+ * ends (read when the messages or the history are first used)
  */
 export const dynamoRepositories = (
   db: DynamoDBDocumentClient | (() => DynamoDBDocumentClient),
   tables: () => Partial<TableNames>,
-  clock: () => number = Date.now
+  clock: () => number = Date.now,
+  retentionDays: () => number = () => DEFAULT_RETENTION_DAYS
 ) => {
   const client = typeof db === 'function' ? db : () => db;
   const name = (key: keyof TableNames) => {
@@ -56,11 +60,17 @@ export const dynamoRepositories = (
     return value;
   };
   return lazily({
-    messages: () => new DynamoMessageRepository(client(), name('messages')),
+    messages: () =>
+      new DynamoMessageRepository(
+        client(),
+        name('messages'),
+        retentionDays()
+      ),
     sessions: () => new DynamoSessionRepository(client(), name('sessions')),
     devices: () => new DynamoDeviceRepository(client(), name('devices')),
     offline: () => new DynamoOfflineStore(client(), name('offline')),
-    history: () => new DynamoHistoryRepository(client(), name('history')),
+    history: () =>
+      new DynamoHistoryRepository(client(), name('history'), retentionDays()),
     outbox: () => new DynamoWithdrawalOutbox(client(), name('withdrawals')),
     pacing: () => new DynamoPacing(client(), name('pacing'), clock),
   });
@@ -73,15 +83,34 @@ export const lambdaDocumentClient = once(() =>
 
 /** The repositories over the function's tables, named by its environment. */
 export const lambdaRepositories = once(() =>
-  dynamoRepositories(lambdaDocumentClient, () =>
-    Object.fromEntries(
-      Object.entries(TABLE_ENV).map(([key, envVar]) => [
-        key,
-        process.env[envVar],
-      ])
-    )
+  dynamoRepositories(
+    lambdaDocumentClient,
+    () =>
+      Object.fromEntries(
+        Object.entries(TABLE_ENV).map(([key, envVar]) => [
+          key,
+          process.env[envVar],
+        ])
+      ),
+    Date.now,
+    () => retentionDaysOf(optionalEnv(ENV.retentionDays))
   )
 );
+
+/**
+ * The retention the stack passes, in days.
+ * @throws Error when it is not a whole number of at least 1
+ */
+export const retentionDaysOf = (value: string | undefined): number => {
+  if (value === undefined) return DEFAULT_RETENTION_DAYS;
+  const days = Number(value);
+  if (!Number.isInteger(days) || days < 1) {
+    throw new Error(
+      `${ENV.retentionDays} must be a whole number of days of at least 1.`
+    );
+  }
+  return days;
+};
 
 /** The tables the use cases read and write (DynamoDB). */
 export interface Tables {

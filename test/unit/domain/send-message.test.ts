@@ -273,12 +273,16 @@ describe('sendMessage', () => {
         messageId,
         createdAt: '2026-11-27T08:00:00.000Z',
         direction: 'in',
+        // A day's life (the default): kept the retention after it.
+        messageExpiresAt: '2026-11-28T08:00:00.000Z',
       },
       {
         userId: 'user_7',
         messageId,
         createdAt: '2026-11-27T08:00:00.000Z',
         direction: 'out',
+        // A day's life (the default): kept the retention after it.
+        messageExpiresAt: '2026-11-28T08:00:00.000Z',
       },
     ]);
     const message = await deps.messages.get(messageId);
