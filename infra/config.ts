@@ -1,5 +1,11 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import {
+  countriesOf,
+  parseCountries,
+  SMS_DEFAULTS,
+  type SmsSettings,
+} from '../functions/domain/sms-limits.ts';
 
 /** API Gateway's token bucket for one route. */
 export interface RouteThrottle {
@@ -33,12 +39,21 @@ export interface EnvironmentConfig {
   readonly jpushTimeout: Duration;
   /** What is kept, how long, and what logs carry (README, "Privacy"). */
   readonly privacy: PrivacyConfig;
+  /** Limits on escalation SMS and the on-call grouping (README, "SMS limits"). */
+  readonly sms: SmsConfig;
   /** Request limits and alarm thresholds of the HTTP API. */
   readonly api: {
     /** The open ACK route's own limits, apart from the backend routes'. */
     readonly ackThrottle: RouteThrottle;
     /** The limits of each IAM-authorized backend route. */
     readonly backendThrottle: RouteThrottle;
+    /**
+     * Whether an ACK must name its device (`registrationId`, one a push of
+     * the message's current delivery targeted). `false` also accepts the
+     * token alone, from apps released before: weaker (README, "What an app
+     * must do with a push").
+     */
+    readonly ackRequiresDevice: boolean;
     /** Alarm thresholds, each a count of responses in 5 minutes. */
     readonly alarms: {
       /** 4xx answers of the ACK route (429 included). */
@@ -49,6 +64,17 @@ export interface EnvironmentConfig {
       readonly backendThrottled: number;
     };
   };
+}
+
+/** Limits on escalation SMS and the on-call grouping. */
+export interface SmsConfig extends SmsSettings {
+  /**
+   * The countries (ISO 3166-1 alpha-2) an `smsTo` may be in: by default the
+   * countries of the on-call numbers, none when there are none.
+   */
+  readonly countries: readonly string[];
+  /** The SmsSuppressed alarm: SMS held back by a limit in 5 minutes. */
+  readonly suppressedAlarmThreshold: number;
 }
 
 /** The state machine's log levels (Step Functions' own). */
@@ -104,6 +130,9 @@ export const API_DEFAULTS = {
   // The stage-wide limit the backends already lived with, now for each
   // backend route on its own, whatever the ACK route receives.
   backendThrottle: { rateLimit: 200, burstLimit: 400 },
+  // An ACK binds the device: a phone its user left cannot end the message's
+  // next delivery with the token it kept.
+  ackRequiresDevice: true,
   alarms: {
     // An app answered 4xx repeats nothing the next request would fix; a
     // hundred in 5 minutes (one every 3 s) is a broken app release or
@@ -121,13 +150,34 @@ export const API_DEFAULTS = {
 const E164 = /^\+[1-9]\d{6,14}$/;
 
 /**
+ * A true/false setting from the context: a JSON boolean (cdk.json) or its
+ * text (`-c key=false`); the default when unset or empty.
+ * @throws Error naming the setting when it is anything else
+ */
+const booleanSetting = (
+  context: (key: string) => unknown,
+  key: string,
+  fallback: boolean
+): boolean => {
+  const value = context(key);
+  if (value === undefined || value === null) return fallback;
+  const given = typeof value === 'string' ? value.trim() : value;
+  if (given === '') return fallback;
+  if (given === true || given === 'true') return true;
+  if (given === false || given === 'false') return false;
+  throw new Error(`${key}: ${JSON.stringify(value)} is not true or false`);
+};
+
+/**
  * Builds the configuration of a stage from CDK context values
  * (`cdk deploy -c stage=prod -c onCallPhoneNumbers=+8613800000000,...`).
  * @param stage the stage name
  * @param context reads one CDK context value
  * @throws Error when a phone number is not in E.164 form, when a rate or
- * burst limit is not a number of at least 0 (a whole one for a burst), or
- * when an alarm threshold is not a whole number of at least 1
+ * burst limit is not a number of at least 0 (a whole one for a burst),
+ * when an alarm threshold is not a whole number of at least 1, when an SMS
+ * limit is not a whole number of at least 0 (1 for the on-call window), or
+ * when `smsCountries` names a code that is no country
  */
 export const getConfig = (
   stage: string,
@@ -226,6 +276,47 @@ export const getConfig = (
       `stateMachineLogExecutionData: ${JSON.stringify(executionData)} is not true or false`
     );
   }
+  const includesTitle = context('onCallSmsIncludesTitle');
+  const onCallIncludesTitle =
+    includesTitle === undefined ||
+    includesTitle === null ||
+    includesTitle === ''
+      ? SMS_DEFAULTS.onCallIncludesTitle
+      : includesTitle === true || includesTitle === 'true'
+        ? true
+        : includesTitle === false || includesTitle === 'false'
+          ? false
+          : undefined;
+  if (onCallIncludesTitle === undefined) {
+    throw new Error(
+      `onCallSmsIncludesTitle: ${JSON.stringify(includesTitle)} is not true or false`
+    );
+  }
+  const countries = text('smsCountries');
+  const sms: SmsConfig = {
+    perNumberPerHour: number(
+      'smsPerNumberPerHour',
+      SMS_DEFAULTS.perNumberPerHour,
+      { min: 0, whole: true }
+    ),
+    dailyCap: number('smsDailyCap', SMS_DEFAULTS.dailyCap, {
+      min: 0,
+      whole: true,
+    }),
+    countries:
+      countries === undefined
+        ? countriesOf(phones)
+        : countries.toLowerCase() === 'none'
+          ? []
+          : parseCountries(countries),
+    onCallWindowSeconds: number(
+      'onCallWindowSeconds',
+      SMS_DEFAULTS.onCallWindowSeconds,
+      { min: 1, whole: true }
+    ),
+    onCallIncludesTitle,
+    suppressedAlarmThreshold: threshold('smsSuppressedAlarmThreshold', 1),
+  };
   const isProd = stage === 'prod';
   return {
     stage,
@@ -243,6 +334,7 @@ export const getConfig = (
       deviceBaseUrl: text('jpushDeviceBaseUrl') ?? 'https://device.jpush.cn',
     },
     jpushTimeout: Duration.seconds(10),
+    sms,
     privacy: {
       retentionDays,
       stateMachineLogLevel,
@@ -251,6 +343,11 @@ export const getConfig = (
     api: {
       ackThrottle: throttle('ack', API_DEFAULTS.ackThrottle),
       backendThrottle: throttle('backend', API_DEFAULTS.backendThrottle),
+      ackRequiresDevice: booleanSetting(
+        context,
+        'ackRequiresDevice',
+        API_DEFAULTS.ackRequiresDevice
+      ),
       alarms: {
         ackClientErrors: threshold(
           'ackClientErrorsAlarmThreshold',

@@ -10,6 +10,14 @@
  * - `JPUSH_APP_KEY` and `JPUSH_MASTER_SECRET`: push through real JPush
  *   instead of the simulator, with optional `JPUSH_PUSH_BASE_URL`,
  *   `JPUSH_REPORT_BASE_URL` and `JPUSH_DEVICE_BASE_URL`;
+ * - `SMS_COUNTRIES` (default `CN,US` here, the examples' numbers; deployed,
+ *   the on-call numbers' countries), `SMS_PER_NUMBER_PER_HOUR`,
+ *   `SMS_DAILY_CAP`, `ON_CALL_WINDOW_SECONDS` and
+ *   `ON_CALL_SMS_INCLUDES_TITLE`: the SMS limits, as the deployed functions
+ *   read them;
+ * - `ACK_REQUIRES_DEVICE`: `true` (default) or `false`, the
+ *   `ackRequiresDevice` setting: `false` also accepts ACKs that carry the
+ *   token alone, from apps released before ACKs named their device;
  * - `POWERTOOLS_LOG_LEVEL`: the handlers' log level (default WARN here, so
  *   the console shows the live events, not every handler's info log).
  *
@@ -44,6 +52,24 @@ const onCallPhoneNumbers = (env.ONCALL_PHONE_NUMBERS ?? DEFAULT_ONCALL)
   .map((n) => n.trim())
   .filter((n) => n !== '');
 const dataDir = env.LOCAL_DATA_DIR || undefined;
+const ackRequiresDevice = env.ACK_REQUIRES_DEVICE?.trim() || 'true';
+if (ackRequiresDevice !== 'true' && ackRequiresDevice !== 'false') {
+  fail(
+    `ACK_REQUIRES_DEVICE must be true or false, not "${env.ACK_REQUIRES_DEVICE}".`
+  );
+}
+const { parseCountries } = await import('../functions/domain/sms-limits.ts');
+const { smsSettingsOf } = await import(
+  '../functions/shared/wiring/sms-limits.ts'
+);
+let sms: ReturnType<typeof smsSettingsOf>;
+let smsCountries: string[];
+try {
+  sms = smsSettingsOf();
+  smsCountries = parseCountries(env.SMS_COUNTRIES ?? 'CN,US');
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error));
+}
 let jpush: RealJPushOptions | undefined;
 if (env.JPUSH_APP_KEY || env.JPUSH_MASTER_SECRET) {
   if (!env.JPUSH_APP_KEY || !env.JPUSH_MASTER_SECRET) {
@@ -76,6 +102,9 @@ try {
     port,
     timeScale,
     onCallPhoneNumbers,
+    ackRequiresDevice: ackRequiresDevice === 'true',
+    sms,
+    smsCountries,
     ...(dataDir ? { dataDir } : {}),
     ...(jpush ? { jpush } : {}),
   });
@@ -101,7 +130,9 @@ const lines = [
   `  Events      ${url}/local/events  (Server-Sent Events)  ·  all messages: ${url}/local/messages`,
   `  Data        ${dataDir ? `dynalite in ${dataDir}` : 'dynalite in memory (gone when stopped)'}${live.held.messages + live.held.sessions > 0 ? `; holds ${live.held.messages} message(s), ${live.held.sessions} session(s)` : ''}`,
   `  Time scale  ${timeScale}${timeScale === 1 ? ' (waits run in real time)' : ` (a 10 s wait takes ${10 * timeScale} s)`}`,
-  `  On-call     ${onCallPhoneNumbers.length > 0 ? onCallPhoneNumbers.join(', ') : 'nobody'}`,
+  `  On-call     ${onCallPhoneNumbers.length > 0 ? onCallPhoneNumbers.join(', ') : 'nobody'}; escalations within ${sms.onCallWindowSeconds} s of a page come as one summary`,
+  `  SMS limits  smsTo in ${smsCountries.length > 0 ? smsCountries.join(', ') : 'no country'}; ${sms.perNumberPerHour} an hour to a number, ${sms.dailyCap} a day`,
+  `  ACKs        ${ackRequiresDevice === 'true' ? 'token and registrationId (a device the delivery pushed to)' : 'the token alone accepted too (ACK_REQUIRES_DEVICE=false: weaker)'}`,
   'Events follow, one line each. Ctrl-C stops.',
 ];
 console.log(lines.join('\n'));

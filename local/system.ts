@@ -28,6 +28,11 @@ import {
 } from '../functions/domain/ports.ts';
 import { signingKeys } from '../functions/domain/signing-keys.ts';
 import {
+  countriesOf,
+  SMS_DEFAULTS,
+  type SmsSettings,
+} from '../functions/domain/sms-limits.ts';
+import {
   type AppDeps,
   documentClient,
   dynamoRepositories,
@@ -64,6 +69,7 @@ import {
   type SimulatorOptions,
   startJPushSimulator,
 } from './jpush-simulator/index.ts';
+import { loopbackGuard, refuse } from './loopback-guard.ts';
 import { startSchedules } from './schedules.ts';
 import { LocalSecret, serveJPushSecret } from './secrets.ts';
 import { LocalSmsSender, SmsSink } from './sms-sink.ts';
@@ -93,11 +99,28 @@ export interface LocalSystemOptions {
   readonly simulator?: Omit<SimulatorOptions, 'host' | 'port' | 'ackBaseUrl'>;
   /** Phone numbers subscribed to the on-call topic. */
   readonly onCallPhoneNumbers?: readonly string[];
+  /**
+   * SMS limits (the deployed settings' names and defaults). The on-call
+   * window is policy time: it shrinks with `timeScale`, as the summary's
+   * schedule does; the hourly and daily counters run on the clock.
+   */
+  readonly sms?: Partial<SmsSettings>;
+  /**
+   * Countries an `smsTo` may be in. @default the on-call numbers'
+   * countries, as deployed
+   */
+  readonly smsCountries?: readonly string[];
   /** ACK signing key. @default random per start */
   readonly ackKey?: Buffer;
   readonly clock?: Clock;
   /** Every state machine event, for a live view. */
   readonly onExecutionEvent?: (event: LocalExecutionEvent) => void;
+  /**
+   * The `ackRequiresDevice` setting, given to the synthesis as CDK context
+   * (`false`: the ACK route also accepts the token alone). The ACK handler
+   * gets what the template gives the ACK function. @default true
+   */
+  readonly ackRequiresDevice?: boolean;
   /** Extra routes served before the API (e.g. the live page). */
   readonly extraRoutes?: (
     req: IncomingMessage,
@@ -199,7 +222,11 @@ const handlerFor = <E, R>(entry: string, deps: AppDeps) => {
 export const startLocalSystem = async (
   options: LocalSystemOptions = {}
 ): Promise<LocalSystem> => {
-  const templates = synthTemplates();
+  const templates = synthTemplates(
+    options.ackRequiresDevice === undefined
+      ? {}
+      : { context: { ackRequiresDevice: options.ackRequiresDevice } }
+  );
   const dataTemplate = Object.entries(templates).find(([name]) =>
     name.includes('-Data-')
   )?.[1];
@@ -293,11 +320,13 @@ export const startLocalSystem = async (
         history: byPrefix(tableNames, 'HistoryTable'),
         pacing: byPrefix(tableNames, 'PacingTable'),
         withdrawals: byPrefix(tableNames, 'WithdrawalsTable'),
+        smsLimits: byPrefix(tableNames, 'SmsLimitsTable'),
       }),
       // The simulator's windows and the shared pacing run in policy time.
       options.jpush ? () => clock.now().getTime() : policyNow
     );
     const paced: JPushPort = new PacedJPush(jpush, repositories.pacing);
+    const smsLimits = repositories.smsLimits;
     const onCallTopic = onCallTopicOf(serviceTemplate);
     const deps: AppDeps = {
       messages: repositories.messages,
@@ -317,8 +346,22 @@ export const startLocalSystem = async (
       }),
       outbox: repositories.outbox,
       sms: new LocalSmsSender(sms, onCallTopic),
+      smsBudget: smsLimits,
+      onCallGroups: {
+        join: (messageId, at, windowMs) =>
+          smsLimits.join(messageId, at, windowMs * timeScale),
+        due: (at) => smsLimits.due(at),
+        claim: (windowId, at, leaseMs) =>
+          smsLimits.claim(windowId, at, leaseMs * timeScale),
+        settle: (windowId, at) => smsLimits.settle(windowId, at),
+        release: (windowId) => smsLimits.release(windowId),
+      },
+      smsSettings: { ...SMS_DEFAULTS, ...options.sms },
+      smsCountries:
+        options.smsCountries ?? countriesOf(options.onCallPhoneNumbers ?? []),
       reportMode: new InMemoryReportMode(),
       ackKey: { keys: async () => ackKeys },
+      ackRequiresDevice: ackRequiresDeviceOf(serviceTemplate),
       cursorKeys: { keys: async () => cursorKeys },
       clock,
       // Withdrawal retries keep pace with the state machine's time scale.
@@ -384,7 +427,11 @@ export const startLocalSystem = async (
         } else res.end();
       });
     });
+    const guard = loopbackGuard({ host, port });
     const serve = async (req: IncomingMessage, res: ServerResponse) => {
+      // Not a CSRF or DNS-rebinding target: before any route, the live
+      // page's and the simulator's controls included.
+      if (refuse(res, guard(req.headers))) return;
       const requestUrl = new URL(req.url ?? '/', url);
       if (
         options.extraRoutes &&
@@ -526,5 +573,24 @@ const onCallTopicOf = (template: CfnTemplate): string => {
   }
   throw new Error(
     `No function of the service stack is given ${ENV.onCallTopicArn}.`
+  );
+};
+
+/**
+ * What the stack gives the ACK function in {@link ENV.ackRequiresDevice}.
+ * @throws Error when no function is given it, or something but true/false
+ */
+const ackRequiresDeviceOf = (template: CfnTemplate): boolean => {
+  for (const resource of Object.values(template.Resources ?? {})) {
+    if (resource.Type !== 'AWS::Lambda::Function') continue;
+    const value = (
+      resource.Properties as
+        | { Environment?: { Variables?: Record<string, unknown> } }
+        | undefined
+    )?.Environment?.Variables?.[ENV.ackRequiresDevice];
+    if (value === 'true' || value === 'false') return value === 'true';
+  }
+  throw new Error(
+    `No function of the service stack is given ${ENV.ackRequiresDevice} (true or false).`
   );
 };

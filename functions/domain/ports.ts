@@ -166,7 +166,9 @@ export interface HistoryPage {
 export interface HistoryRepository {
   add(entry: HistoryEntry): Promise<void>;
   /** Erases one entry (nothing happens when there is none). */
-  delete(entry: Pick<HistoryEntry, 'userId' | 'messageId' | 'createdAt'>): Promise<void>;
+  delete(
+    entry: Pick<HistoryEntry, 'userId' | 'messageId' | 'createdAt'>
+  ): Promise<void>;
   /** @throws InvalidCursorError when the cursor was not made by this store */
   page(userId: string, limit: number, cursor?: string): Promise<HistoryPage>;
 }
@@ -273,4 +275,79 @@ export interface ReportModeMemory {
   countersOnly(now: Date): boolean;
   /** Remembers that the per-device status API is not available, until `until`. */
   rememberCountersOnly(until: Date): void;
+}
+
+/** Why an SMS was held back. */
+export type SmsHoldReason = 'number-rate' | 'daily-cap';
+
+/**
+ * The SMS spend guard: a rate per recipient number (a clock hour) and a cap
+ * for all SMS of a UTC day. Taking is atomic, so concurrent escalations
+ * cannot overshoot a limit.
+ */
+export interface SmsBudget {
+  /**
+   * Takes one SMS from the daily cap and, when `phoneNumber` is given, from
+   * that number's hourly rate.
+   * @returns undefined when the SMS may go, else the limit that holds it
+   */
+  take(
+    phoneNumber: string | undefined,
+    at: Date,
+    limits: { readonly perNumberPerHour: number; readonly dailyCap: number }
+  ): Promise<SmsHoldReason | undefined>;
+}
+
+/** What joining the on-call window decided for one escalation. */
+export interface OnCallJoin {
+  /**
+   * true: no window was open, so this escalation opened one and pages at
+   * once; false: it joined the open window and waits for its summary SMS.
+   */
+  readonly page: boolean;
+  readonly windowId: string;
+  readonly closesAt: string;
+}
+
+/** A closed on-call window whose summary has not been sent. */
+export interface OnCallWindow {
+  readonly windowId: string;
+  readonly openedAt: string;
+  readonly closesAt: string;
+  /** The message that opened it (and paged at once). */
+  readonly openedBy: string;
+  /** Escalations that joined after the page. */
+  readonly count: number;
+  /** The first of their message ids, in joining order. */
+  readonly messageIds: readonly string[];
+}
+
+/**
+ * The on-call windows: the first escalation pages at once and opens a
+ * window; those that come while it is open are summed up in one SMS when it
+ * closes.
+ */
+export interface OnCallGroups {
+  /**
+   * Joins an escalation to the open window, or opens one.
+   * @param windowMs how long a new window stays open
+   */
+  join(messageId: string, at: Date, windowMs: number): Promise<OnCallJoin>;
+  /** Closed windows with escalations not yet summed up, oldest first. */
+  due(at: Date): Promise<OnCallWindow[]>;
+  /**
+   * Claims a due window's summary for one sender for `leaseMs` (a sender that
+   * dies is replaced when the lease ends).
+   * @returns the window as it now stands, or undefined when another sender
+   * has it or it was sent
+   */
+  claim(
+    windowId: string,
+    at: Date,
+    leaseMs: number
+  ): Promise<OnCallWindow | undefined>;
+  /** Records that the summary went out (or was held back for good). */
+  settle(windowId: string, at: Date): Promise<void>;
+  /** Gives a claimed summary back, to be tried at the next run. */
+  release(windowId: string): Promise<void>;
 }

@@ -14,10 +14,13 @@ import {
   smsTextOf,
 } from './message.ts';
 import type { HistoryRepository } from './ports.ts';
+import { checkSmsTo } from './sms-limits.ts';
 
 /** What sending needs. */
 export interface SendMessageDeps extends DispatchDeps {
   readonly history: HistoryRepository;
+  /** The countries (ISO 3166-1 alpha-2) an `smsTo` may be in. */
+  readonly smsCountries: readonly string[];
 }
 
 /** What the backend gets back. */
@@ -70,16 +73,20 @@ export const requestHashOf = (input: SendMessageInput): string => {
  * Accepts a message for delivery. `caller` scopes the idempotency key: the
  * same key from two callers names two messages ('' in local mode: one
  * caller).
- * Primary course: 1. derive the id  2. return the earlier message for a
- * repeated idempotency key  3. store the message  4. record it in the
- * history of both users  5. start the delivery cycle when the recipient has a
- * session, else keep it in the offline store.
+ * Primary course: 1. refuse an `smsTo` outside the allowed countries
+ * 2. derive the id  3. return the earlier message for a repeated
+ * idempotency key  4. store the message  5. record it in the history of
+ * both users  6. start the delivery cycle when the recipient has a session,
+ * else keep it in the offline store.
  */
 export const sendMessage = async (
   input: SendMessageInput,
   deps: SendMessageDeps,
   caller = ''
 ): Promise<SendMessageResult> => {
+  if (input.escalation?.smsTo !== undefined) {
+    checkSmsTo(input.escalation.smsTo, deps.smsCountries);
+  }
   const now = deps.clock.now();
   const messageId = messageIdFor(input.idempotencyKey, now, caller);
   // Only a request under a key can be repeated, so only it is hashed.

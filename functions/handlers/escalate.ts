@@ -10,6 +10,7 @@ import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
 import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
+import { smsLimits } from '../shared/wiring/sms-limits.ts';
 import { sms } from '../shared/wiring/sns.ts';
 
 const EscalateEvent = z.object({
@@ -19,8 +20,9 @@ const EscalateEvent = z.object({
 });
 
 /**
- * The Escalate step of the delivery cycle: marks the message escalated and
- * sends the on-call and recipient SMS.
+ * The Escalate step of the delivery cycle: marks the message escalated,
+ * pages the on-call person or adds it to the open window's summary, and
+ * SMSes the recipient, within the SMS limits.
  */
 export const createHandler =
   (deps: EscalateDeps) =>
@@ -32,9 +34,25 @@ export const createHandler =
       outcome: result.outcome,
       sent: result.sent,
       failed: result.failed.map((f) => f.channel),
+      suppressed: result.suppressed,
+      // Every escalation of a window logs its id, which the summary names.
+      ...(result.groupedIn === undefined ? {} : { windowId: result.groupedIn }),
     });
     if (result.sent.length > 0) {
-      metrics.addMetric('SmsSent', MetricUnit.Count, result.sent.length);
+      metrics.addMetric(METRIC.SmsSent, MetricUnit.Count, result.sent.length);
+    }
+    if (result.groupedIn !== undefined) {
+      metrics.addMetric(METRIC.OnCallGrouped, MetricUnit.Count, 1);
+    }
+    if (result.suppressed.length > 0) {
+      logger.warn('Escalation SMS held back by a limit', {
+        suppressed: result.suppressed,
+      });
+      metrics.addMetric(
+        METRIC.SmsSuppressed,
+        MetricUnit.Count,
+        result.suppressed.length
+      );
     }
     if (result.failed.length > 0) {
       logger.warn('Escalation SMS failed', { failed: result.failed });
@@ -48,4 +66,10 @@ export const createHandler =
   };
 
 /** The Lambda entry point. */
-export const handler = lambdaHandler(createHandler, tables, sms, clock);
+export const handler = lambdaHandler(
+  createHandler,
+  tables,
+  sms,
+  smsLimits,
+  clock
+);

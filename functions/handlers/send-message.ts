@@ -9,6 +9,7 @@ import { logger, metrics } from '../shared/powertools.ts';
 import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
 import { stepFunctions } from '../shared/wiring/sfn.ts';
+import { smsCountries } from '../shared/wiring/sms-limits.ts';
 
 /** `POST /v1/messages`: accepts a message that must be received. */
 export const createHandler = (deps: SendMessageDeps) =>
@@ -84,5 +85,6 @@ export const handler = lambdaHandler(
   createHandler,
   tables,
   stepFunctions,
+  smsCountries,
   clock
 );

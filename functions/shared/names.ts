@@ -33,6 +33,15 @@ export const METRIC = {
    * HTTP APIs have no metric of their own for 429 (it is in `4xx`).
    */
   ApiRequestThrottled: 'ApiRequestThrottled',
+  /** SMS the Escalate and on-call summary functions published. */
+  SmsSent: 'SmsSent',
+  /**
+   * SMS held back by a limit (a number's hourly rate or the daily cap), as
+   * the functions that held them count them.
+   */
+  SmsSuppressed: 'SmsSuppressed',
+  /** Escalations folded into an on-call summary instead of paging alone. */
+  OnCallGrouped: 'OnCallGrouped',
 } as const;
 
 /**
@@ -48,6 +57,7 @@ export const ENV = {
   historyTable: 'HISTORY_TABLE_NAME',
   pacingTable: 'PACING_TABLE_NAME',
   withdrawalsTable: 'WITHDRAWALS_TABLE_NAME',
+  smsLimitsTable: 'SMS_LIMITS_TABLE_NAME',
   /** The delivery state machine the send and login functions start. */
   stateMachineArn: 'STATE_MACHINE_ARN',
   /** The secret holding the key ACK tokens are signed with. */
@@ -74,6 +84,16 @@ export const ENV = {
    * the token alone, as apps released before that did.
    */
   ackRequiresDevice: 'ACK_REQUIRES_DEVICE',
+  /** At most this many SMS to one recipient number in a clock hour. */
+  smsPerNumberPerHour: 'SMS_PER_NUMBER_PER_HOUR',
+  /** At most this many SMS in a UTC day, all channels together. */
+  smsDailyCap: 'SMS_DAILY_CAP',
+  /** ISO 3166 country codes `smsTo` may be in, comma-separated. */
+  smsCountries: 'SMS_COUNTRIES',
+  /** Seconds an on-call window gathers escalations into one summary. */
+  onCallWindowSeconds: 'ON_CALL_WINDOW_SECONDS',
+  /** `true`: the on-call page carries the message's title. */
+  onCallSmsIncludesTitle: 'ON_CALL_SMS_INCLUDES_TITLE',
 } as const;
 
 /** One environment variable name of {@link ENV}. */
@@ -87,7 +107,8 @@ export type TableName =
   | 'offline'
   | 'history'
   | 'pacing'
-  | 'withdrawals';
+  | 'withdrawals'
+  | 'smsLimits';
 
 /** The environment variable that carries each table's name. */
 export const TABLE_ENV = {
@@ -98,6 +119,7 @@ export const TABLE_ENV = {
   history: ENV.historyTable,
   pacing: ENV.pacingTable,
   withdrawals: ENV.withdrawalsTable,
+  smsLimits: ENV.smsLimitsTable,
 } as const satisfies Record<TableName, EnvName>;
 
 /** Each table's key attributes (all strings), as the data stack creates them. */
@@ -109,6 +131,7 @@ export const TABLE_KEYS = {
   history: { partition: 'userId', sort: 'sortKey' },
   pacing: { partition: 'family' },
   withdrawals: { partition: 'queue', sort: 'entryKey' },
+  smsLimits: { partition: 'scope', sort: 'slot' },
 } as const satisfies Record<TableName, { partition: string; sort?: string }>;
 
 /** A table's key item, as {@link TABLE_KEYS} names its attributes. */
@@ -237,6 +260,10 @@ export const TIMELINE_EVENTS = [
   'sms-sent',
   /** An escalation SMS could not be published. */
   'sms-failed',
+  /** An escalation SMS held back by a limit (a number's rate, the daily cap). */
+  'sms-suppressed',
+  /** The on-call page is part of a summary SMS at its window's end. */
+  'sms-grouped',
   /** The message's life ended before it was delivered. */
   'expired',
   /** JPush refused the message for good. */

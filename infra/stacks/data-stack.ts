@@ -54,6 +54,8 @@ export class DataStack extends Stack {
   public readonly pacing: Table;
   /** Withdrawals JPush has not confirmed yet (the durable outbox). */
   public readonly withdrawals: Table;
+  /** SMS counters (per number and hour, per day) and the on-call windows. */
+  public readonly smsLimits: Table;
   /** JPush appKey and masterSecret, filled in by the operator. */
   public readonly jpushCredentials: Secret;
   /** Key that signs ACK tokens (HMAC-SHA256). */
@@ -76,6 +78,8 @@ export class DataStack extends Stack {
       ...keysOf('messages'),
       // Status changes feed the outcome metrics (escalated, failed, ...).
       stream: StreamViewType.NEW_AND_OLD_IMAGES,
+      // Kept the retention after the message ends (README, "Privacy").
+      timeToLiveAttribute: TTL_ATTRIBUTE,
     });
     this.sessions = new Table(this, 'SessionsTable', {
       ...defaults,
@@ -93,6 +97,8 @@ export class DataStack extends Stack {
     this.history = new Table(this, 'HistoryTable', {
       ...defaults,
       ...keysOf('history'),
+      // Kept the retention after the message's life ends.
+      timeToLiveAttribute: TTL_ATTRIBUTE,
     });
 
     this.pacing = new Table(this, 'PacingTable', {
@@ -110,6 +116,19 @@ export class DataStack extends Stack {
       ...defaults,
       ...keysOf('withdrawals'),
       timeToLiveAttribute: TTL_ATTRIBUTE,
+    });
+
+    this.smsLimits = new Table(this, 'SmsLimitsTable', {
+      ...defaults,
+      ...keysOf('smsLimits'),
+      timeToLiveAttribute: TTL_ATTRIBUTE,
+      // Counters of the hour and the day, and the on-call windows.
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: false },
+    });
+    Validations.of(this.smsLimits).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason:
+        'SMS counters of the hour and the day and 5-minute on-call windows; a restored copy would be stale, an empty table only lets the limits start again.',
     });
 
     this.jpushCredentials = new Secret(this, 'JPushCredentials', {

@@ -108,6 +108,7 @@ export class ServiceStack extends Stack {
       history: data.history,
       pacing: data.pacing,
       withdrawals: data.withdrawals,
+      smsLimits: data.smsLimits,
     } as const satisfies Record<TableName, ITable>;
     /**
      * A function with the DynamoDB actions it makes on the tables it names,
@@ -139,6 +140,15 @@ export class ServiceStack extends Stack {
           actions,
           envVar: TABLE_ENV[table],
         });
+      }
+      // Whoever writes messages or history sets how long they are kept.
+      const writes = (actions: readonly DynamoAction[] = []) =>
+        actions.some((a) => a === 'PutItem' || a === 'UpdateItem');
+      if (writes(access.messages) || writes(access.history)) {
+        f.fn.addEnvironment(
+          ENV.retentionDays,
+          String(config.privacy.retentionDays)
+        );
       }
       return f;
     };
@@ -259,19 +269,47 @@ export class ServiceStack extends Stack {
     });
     subscribeNumbers(this.onCallTopic);
 
-    const escalate = fn(
-      'EscalateFunction',
-      'escalate',
-      { messages: ['UpdateItem'] },
-      30
+    // The SMS limits, as the Escalate and on-call summary functions read them.
+    const limitsSms = (f: ServiceFunction) => {
+      const { sms } = config;
+      f.fn.addEnvironment(
+        ENV.smsPerNumberPerHour,
+        String(sms.perNumberPerHour)
+      );
+      f.fn.addEnvironment(ENV.smsDailyCap, String(sms.dailyCap));
+      f.fn.addEnvironment(
+        ENV.onCallWindowSeconds,
+        String(sms.onCallWindowSeconds)
+      );
+      f.fn.addEnvironment(
+        ENV.onCallSmsIncludesTitle,
+        String(sms.onCallIncludesTitle)
+      );
+      return f;
+    };
+    const pagesOnCall = (f: ServiceFunction) => {
+      f.fn.addEnvironment(ENV.onCallTopicArn, this.onCallTopic.topicArn);
+      this.onCallTopic.grantPublish(f.fn);
+      Validations.of(f.fn.role as IRole).acknowledge({
+        id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        reason:
+          "Publishing to the encrypted on-call topic needs GenerateDataKey* on the topic's own key, and on that key only.",
+      });
+      return limitsSms(f);
+    };
+    const escalate = pagesOnCall(
+      fn(
+        'EscalateFunction',
+        'escalate',
+        {
+          messages: ['UpdateItem'],
+          // Counters (UpdateItem), the open window (GetItem) and a new one
+          // (PutItem).
+          smsLimits: ['GetItem', 'PutItem', 'UpdateItem'],
+        },
+        30
+      )
     );
-    escalate.fn.addEnvironment(ENV.onCallTopicArn, this.onCallTopic.topicArn);
-    this.onCallTopic.grantPublish(escalate.fn);
-    Validations.of(escalate.fn.role as IRole).acknowledge({
-      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
-      reason:
-        "Publishing to the encrypted on-call topic needs GenerateDataKey* on the topic's own key, and on that key only.",
-    });
     escalate.fn.addToRolePolicy(
       new PolicyStatement({
         actions: ['sns:Publish'],
@@ -289,6 +327,24 @@ export class ServiceStack extends Stack {
       logRemovalPolicy: config.removalPolicy,
       logLevel: LogLevel[config.privacy.stateMachineLogLevel],
       logExecutionData: config.privacy.stateMachineLogExecutionData,
+    });
+
+    // The on-call windows that have closed get their summary SMS, every
+    // minute.
+    const onCallSummary = pagesOnCall(
+      fn('OnCallSummaryFunction', 'on-call-summary', {
+        smsLimits: ['Query', 'UpdateItem'],
+      })
+    );
+    const summarySchedule = new Rule(this, 'OnCallSummarySchedule', {
+      description: 'Sends the summary SMS of the on-call windows that closed.',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunctionTarget(onCallSummary.fn)],
+    });
+    Validations.of(summarySchedule).acknowledge({
+      id: 'Serverless-EventBusDLQ',
+      reason:
+        'A missed run loses nothing: the closed windows stay in the SMS limits table and the next minute takes them.',
     });
 
     // Withdrawals JPush did not confirm at once are tried again every minute.
@@ -326,6 +382,10 @@ export class ServiceStack extends Stack {
         history: ['PutItem'],
       })
     );
+    sendMessage.fn.addEnvironment(
+      ENV.smsCountries,
+      config.sms.countries.join(',')
+    );
     const getMessage = fn('GetMessageFunction', 'get-message', {
       messages: ['GetItem'],
     });
@@ -335,6 +395,11 @@ export class ServiceStack extends Stack {
           messages: ['GetItem', 'UpdateItem'],
         })
       )
+    );
+    // Whether an ACK must name a device the message's delivery pushed to.
+    ackMessage.fn.addEnvironment(
+      ENV.ackRequiresDevice,
+      String(config.api.ackRequiresDevice)
     );
 
     // Login and logout both end sessions (an account switch ends the
@@ -487,6 +552,13 @@ export class ServiceStack extends Stack {
       this.opsTopic,
       outcome(METRIC.EscalationSmsFailed),
       'An escalation SMS could not be sent (the on-call topic or the recipient number); see the sms-failed events in the message timelines.'
+    );
+    alarm(
+      'SmsSuppressed',
+      this.opsTopic,
+      outcome(METRIC.SmsSuppressed),
+      "Escalation SMS were held back by a limit (a number's hourly rate or the daily cap); see the sms-suppressed events in the message timelines, and raise smsDailyCap if the cap is too low.",
+      config.sms.suppressedAlarmThreshold
     );
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
       retention: config.logRetention,

@@ -15,9 +15,13 @@ import type {
   MessageRepository,
   MessageUpdate,
   OfflineStore,
+  OnCallGroups,
+  OnCallWindow,
   Session,
   SessionRepository,
   SigningKeySource,
+  SmsBudget,
+  SmsHoldReason,
   SmsSender,
   StoredMessage,
   TaskCallbacks,
@@ -25,6 +29,10 @@ import type {
   WithdrawalOutbox,
 } from '../../functions/domain/ports.ts';
 import { signingKeys } from '../../functions/domain/signing-keys.ts';
+import {
+  SMS_DEFAULTS,
+  type SmsSettings,
+} from '../../functions/domain/sms-limits.ts';
 
 const clone = <T>(value: T): T => structuredClone(value);
 
@@ -368,6 +376,115 @@ export class RecordingSms implements SmsSender {
   }
 }
 
+/**
+ * The SMS limits and on-call windows in memory, with the semantics of
+ * `DynamoSmsLimits` (whose own tests run against dynalite).
+ */
+export class InMemorySmsLimits implements SmsBudget, OnCallGroups {
+  readonly counters = new Map<string, number>();
+  readonly windows = new Map<
+    string,
+    OnCallWindow & { state: 'open' | 'sending' | 'sent'; leaseUntil?: string }
+  >();
+  current: { windowId: string; closesAt: string } | undefined;
+  #next = 0;
+
+  async take(
+    phoneNumber: string | undefined,
+    at: Date,
+    limits: { perNumberPerHour: number; dailyCap: number }
+  ): Promise<SmsHoldReason | undefined> {
+    const iso = at.toISOString();
+    const count = (key: string, limit: number) => {
+      const n = this.counters.get(key) ?? 0;
+      if (n >= limit) return false;
+      this.counters.set(key, n + 1);
+      return true;
+    };
+    if (
+      phoneNumber !== undefined &&
+      !count(`${phoneNumber}@${iso.slice(0, 13)}`, limits.perNumberPerHour)
+    ) {
+      return 'number-rate';
+    }
+    return count(`daily@${iso.slice(0, 10)}`, limits.dailyCap)
+      ? undefined
+      : 'daily-cap';
+  }
+
+  async join(messageId: string, at: Date, windowMs: number) {
+    const now = at.toISOString();
+    const open = this.current && this.windows.get(this.current.windowId);
+    if (open && open.closesAt > now && open.state === 'open') {
+      this.windows.set(open.windowId, {
+        ...open,
+        count: open.count + 1,
+        messageIds:
+          open.messageIds.length < 5
+            ? [...open.messageIds, messageId]
+            : open.messageIds,
+      });
+      return { page: false, windowId: open.windowId, closesAt: open.closesAt };
+    }
+    const windowId = `w${++this.#next}`;
+    const closesAt = new Date(at.getTime() + windowMs).toISOString();
+    this.windows.set(windowId, {
+      windowId,
+      openedAt: now,
+      closesAt,
+      openedBy: messageId,
+      count: 0,
+      messageIds: [],
+      state: 'open',
+    });
+    this.current = { windowId, closesAt };
+    return { page: true, windowId, closesAt };
+  }
+
+  async due(at: Date): Promise<OnCallWindow[]> {
+    const now = at.toISOString();
+    return [...this.windows.values()].filter(
+      (w) =>
+        w.count > 0 &&
+        w.closesAt <= now &&
+        (w.state === 'open' ||
+          (w.state === 'sending' && (w.leaseUntil ?? '') <= now))
+    );
+  }
+
+  async claim(windowId: string, at: Date, leaseMs: number) {
+    const w = this.windows.get(windowId);
+    const now = at.toISOString();
+    if (
+      !w ||
+      !(
+        w.state === 'open' ||
+        (w.state === 'sending' && (w.leaseUntil ?? '') <= now)
+      )
+    ) {
+      return undefined;
+    }
+    const claimed = {
+      ...w,
+      state: 'sending' as const,
+      leaseUntil: new Date(at.getTime() + leaseMs).toISOString(),
+    };
+    this.windows.set(windowId, claimed);
+    return claimed;
+  }
+
+  async settle(windowId: string): Promise<void> {
+    const w = this.windows.get(windowId);
+    if (w) this.windows.set(windowId, { ...w, state: 'sent' });
+  }
+
+  async release(windowId: string): Promise<void> {
+    const w = this.windows.get(windowId);
+    if (w?.state === 'sending')
+      this.windows.set(windowId, { ...w, state: 'open' });
+  }
+}
+
 /** Every in-memory port, for domain tests. */
 export const inMemoryDeps = () => ({
   messages: new InMemoryMessages(),
@@ -383,5 +500,17 @@ export const inMemoryDeps = () => ({
   callbacks: new RecordingCallbacks(),
   outbox: new InMemoryOutbox(),
   sms: new RecordingSms(),
+  ...smsLimitsDeps(),
   reportMode: new InMemoryReportMode(),
 });
+
+/** The SMS limits in memory, with the default settings and CN and US allowed. */
+export const smsLimitsDeps = () => {
+  const limits = new InMemorySmsLimits();
+  return {
+    smsBudget: limits,
+    onCallGroups: limits,
+    smsSettings: { ...SMS_DEFAULTS } as SmsSettings,
+    smsCountries: ['CN', 'US'] as readonly string[],
+  };
+};

@@ -54,7 +54,7 @@ describe('createTablesFromTemplate', () => {
     });
 
     // Assess
-    expect(Object.keys(names).length).toBe(7);
+    expect(Object.keys(names).length).toBe(8);
     const keysOf = async (logicalIdStart: string) => {
       const id = Object.keys(names).find((k) => k.startsWith(logicalIdStart));
       const { Table } = await dynamo.client.send(
@@ -129,7 +129,7 @@ describe('createTablesFromTemplate', () => {
     // Assess
     expect(again).toEqual(names);
     const { TableNames } = await second.client.send(new ListTablesCommand({}));
-    expect(TableNames?.length).toBe(7);
+    expect(TableNames?.length).toBe(8);
     const { Item } = await second.client.send(
       new GetItemCommand({
         TableName: messages,

@@ -7,6 +7,7 @@ import {
   DynamoDeviceRepository,
   DynamoSessionRepository,
 } from '../../adapters/dynamo-session-repository.ts';
+import { DynamoSmsLimits } from '../../adapters/dynamo-sms-limits.ts';
 import { DynamoWithdrawalOutbox } from '../../adapters/dynamo-withdrawal-outbox.ts';
 import { DynamoPacing } from '../../adapters/jpush-pacing.ts';
 import type {
@@ -30,6 +31,7 @@ export interface TableNames {
   readonly history: string;
   readonly pacing: string;
   readonly withdrawals: string;
+  readonly smsLimits: string;
 }
 
 /** A document client that stores `undefined` fields as absent. */
@@ -61,11 +63,7 @@ export const dynamoRepositories = (
   };
   return lazily({
     messages: () =>
-      new DynamoMessageRepository(
-        client(),
-        name('messages'),
-        retentionDays()
-      ),
+      new DynamoMessageRepository(client(), name('messages'), retentionDays()),
     sessions: () => new DynamoSessionRepository(client(), name('sessions')),
     devices: () => new DynamoDeviceRepository(client(), name('devices')),
     offline: () => new DynamoOfflineStore(client(), name('offline')),
@@ -73,6 +71,7 @@ export const dynamoRepositories = (
       new DynamoHistoryRepository(client(), name('history'), retentionDays()),
     outbox: () => new DynamoWithdrawalOutbox(client(), name('withdrawals')),
     pacing: () => new DynamoPacing(client(), name('pacing'), clock),
+    smsLimits: () => new DynamoSmsLimits(client(), name('smsLimits')),
   });
 };
 

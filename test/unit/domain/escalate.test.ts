@@ -69,6 +69,7 @@ describe('escalate', () => {
       outcome: 'escalated',
       sent: ['onCall'],
       failed: [],
+      suppressed: [],
     });
     const stored = await message();
     expect(stored).toMatchObject({
@@ -79,7 +80,8 @@ describe('escalate', () => {
     expect(deps.sms.sent).toEqual([
       {
         to: 'on-call',
-        text: `Push not acknowledged: message ${messageId} to user user_42 after 3 attempt(s). Text: Order 1009: Your parcel left the warehouse.`,
+        // Ids and counts: neither the user nor their text.
+        text: `Push not acknowledged: message ${messageId} after 3 attempt(s). More within 5 min come as one summary.`,
       },
     ]);
     expect(stored.timeline.slice(-2)).toEqual([
@@ -96,17 +98,32 @@ describe('escalate', () => {
     ]);
   });
 
-  it('writes the on-call text from the message and the attempts', async () => {
+  it('writes the on-call text from the ids and the attempts, with the title only when the settings ask', async () => {
     // Prepare
-    const { message } = await prepare({ title: undefined, body: 'Door open' });
+    const { deps, message } = await prepare({
+      title:
+        'Door open at the north gate, and this title goes on and on and on',
+      body: 'Secret body',
+    });
+    const stored = await message();
 
     // Act
-    const text = onCallText(await message(), 2);
+    const plain = onCallText(stored, 2, deps.smsSettings);
+    const titled = onCallText(stored, 2, {
+      ...deps.smsSettings,
+      onCallIncludesTitle: true,
+      onCallWindowSeconds: 90,
+    });
 
     // Assess
-    expect(text).toMatch(
-      /^Push not acknowledged: message \w+ to user user_42 after 2 attempt\(s\)\. Text: Door open$/
+    expect(plain).toBe(
+      `Push not acknowledged: message ${stored.messageId} after 2 attempt(s). More within 5 min come as one summary.`
     );
+    expect(titled).toBe(
+      `Push not acknowledged: message ${stored.messageId} after 2 attempt(s). Title: "Door open at the north gate, and this title goes on and o...". More within 90 s come as one summary.`
+    );
+    expect(`${plain}${titled}`).not.toContain('Secret body');
+    expect(`${plain}${titled}`).not.toContain('user_42');
   });
 
   it('sends the recipient the message text only when the backend gave a number', async () => {
@@ -126,7 +143,7 @@ describe('escalate', () => {
     });
     expect((await withNumber.message()).timeline.at(-1)).toMatchObject({
       event: 'sms-sent',
-      detail: `to the recipient at ${SMS_TO}`,
+      detail: "to the recipient's number",
     });
     expect(sentWithout.sent).toEqual(['onCall']);
     expect(without.deps.sms.sent.map((m) => m.to)).toEqual(['on-call']);
@@ -202,7 +219,12 @@ describe('escalate', () => {
     const result = await run();
 
     // Assess
-    expect(result).toEqual({ outcome: 'done', sent: [], failed: [] });
+    expect(result).toEqual({
+      outcome: 'done',
+      sent: [],
+      failed: [],
+      suppressed: [],
+    });
     expect(deps.sms.tries).toEqual([]);
     expect(await message()).toEqual(before);
   });
@@ -236,6 +258,7 @@ describe('escalate', () => {
       outcome: 'escalated',
       sent: [],
       failed: [{ channel: 'onCall', reason: SNS_FAILURE }],
+      suppressed: [],
     });
     expect(deps.sms.tries).toHaveLength(3);
     expect(deps.sms.sent).toEqual([]);
@@ -286,6 +309,7 @@ describe('escalate', () => {
       outcome: 'escalated',
       sent: ['onCall'],
       failed: [],
+      suppressed: [],
     });
     expect(deps.sms.tries).toHaveLength(2);
     expect(deps.sms.sent).toHaveLength(1);
@@ -328,8 +352,148 @@ describe('escalate', () => {
         .map((e) => `${e.event} ${e.detail}`)
     ).toEqual([
       'sms-sent to the on-call topic',
-      `sms-failed to the recipient at ${SMS_TO}: ${SNS_FAILURE}`,
-      `sms-sent to the recipient at ${SMS_TO}`,
+      `sms-failed to the recipient's number: ${SNS_FAILURE}`,
+      "sms-sent to the recipient's number",
     ]);
+  });
+});
+
+describe('escalate within the SMS limits', () => {
+  /**
+   * Messages to one recipient, escalated one after another on one set of
+   * deps (the same limits and on-call windows).
+   */
+  const many = async (
+    n: number,
+    input: Partial<SendMessageInput> = {},
+    gapMs = 1_000
+  ) => {
+    const deps = inMemoryDeps();
+    await deps.sessions.put({
+      userId: 'user_42',
+      registrationId: RID,
+      platform: 'android',
+      since: '2026-11-27T07:00:00.000Z',
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const { messageId } = await sendMessage(
+        { to: 'user_42', body: `Alert ${i}`, ...input },
+        deps
+      );
+      ids.push(messageId);
+    }
+    const escalateNext = async (i: number) => {
+      deps.clock.advance(gapMs);
+      return escalate(
+        { messageId: ids[i] as string, delivery: 1, attempt: 3 },
+        deps
+      );
+    };
+    const timeline = async (i: number) =>
+      ((await deps.messages.get(ids[i] as string))?.timeline ?? []).map(
+        (e) => `${e.event}${e.detail ? ` ${e.detail}` : ''}`
+      );
+    return { deps, ids, escalateNext, timeline };
+  };
+
+  it('pages the on-call person for the first escalation and groups the next ones of its window', async () => {
+    // Prepare
+    const { deps, escalateNext, timeline } = await many(3);
+
+    // Act
+    const results = [
+      await escalateNext(0),
+      await escalateNext(1),
+      await escalateNext(2),
+    ];
+
+    // Assess
+    expect(results.map((r) => r.sent)).toEqual([['onCall'], [], []]);
+    expect(results.map((r) => r.groupedIn)).toEqual([undefined, 'w1', 'w1']);
+    expect(deps.sms.sent).toHaveLength(1);
+    expect(await timeline(1)).toEqual(
+      expect.arrayContaining([
+        'escalated not acknowledged after 3 attempt(s)',
+        'sms-grouped in the on-call summary of window w1, sent when it closes at 2026-11-27T08:05:01.000Z',
+      ])
+    );
+  });
+
+  it('pages again once the window has closed', async () => {
+    // Prepare: 5 minutes apart.
+    const { deps, escalateNext } = await many(2, {}, 300_000);
+
+    // Act
+    await escalateNext(0);
+    const second = await escalateNext(1);
+
+    // Assess
+    expect(second.sent).toEqual(['onCall']);
+    expect(deps.sms.sent).toHaveLength(2);
+  });
+
+  it('holds back the recipient SMS past the hourly rate of the number, and lets it through the next hour', async () => {
+    // Prepare: 7 messages a minute apart with one number, on-call off.
+    const { deps, ids, escalateNext, timeline } = await many(
+      7,
+      { escalation: { onCall: false, smsTo: SMS_TO } },
+      60_000
+    );
+
+    // Act
+    const results = [];
+    for (let i = 0; i < 6; i++) results.push(await escalateNext(i));
+    deps.clock.advance(3_600_000);
+    const nextHour = await escalateNext(6);
+
+    // Assess
+    expect(results.map((r) => r.sent.length)).toEqual([1, 1, 1, 1, 1, 0]);
+    expect(results[5]?.suppressed).toEqual([
+      { channel: 'recipient', reason: 'number-rate' },
+    ]);
+    expect((await timeline(5)).at(-1)).toBe(
+      "sms-suppressed to the recipient's number: the number had its 5 SMS of this hour (the smsPerNumberPerHour limit)"
+    );
+    expect(nextHour.sent).toEqual(['recipient']);
+    expect(deps.sms.sent.map((s) => s.to)).toEqual(Array(6).fill(SMS_TO));
+    // Held back for good: a retried step does not send it later.
+    const retried = await escalate(
+      { messageId: ids[5] as string, delivery: 1, attempt: 3 },
+      deps
+    );
+    expect(retried.sent).toEqual([]);
+    expect(retried.suppressed).toEqual([]);
+  });
+
+  it('holds back every SMS past the daily cap, on-call pages included', async () => {
+    // Prepare: a cap of 2, windows of 1 s (so each escalation would page).
+    const { deps, escalateNext, timeline } = await many(
+      2,
+      { escalation: { smsTo: SMS_TO } },
+      5_000
+    );
+    deps.smsSettings = {
+      ...deps.smsSettings,
+      dailyCap: 2,
+      onCallWindowSeconds: 1,
+    };
+
+    // Act
+    const first = await escalateNext(0);
+    const second = await escalateNext(1);
+
+    // Assess
+    expect(first.sent).toEqual(['onCall', 'recipient']);
+    expect(second.sent).toEqual([]);
+    expect(second.suppressed).toEqual([
+      { channel: 'onCall', reason: 'daily-cap' },
+      { channel: 'recipient', reason: 'daily-cap' },
+    ]);
+    expect((await timeline(1)).filter((e) => e.startsWith('sms-'))).toEqual([
+      'sms-suppressed to the on-call topic: the 2 SMS of today are spent (the smsDailyCap limit)',
+      "sms-suppressed to the recipient's number: the 2 SMS of today are spent (the smsDailyCap limit)",
+    ]);
+    expect(deps.sms.sent).toHaveLength(2);
   });
 });
