@@ -1,4 +1,5 @@
 import {
+  DeleteCommand,
   type DynamoDBDocumentClient,
   PutCommand,
   QueryCommand,
@@ -9,32 +10,65 @@ import type {
   HistoryPage,
   HistoryRepository,
 } from '../domain/ports.ts';
-import { type KeyOf, TABLE_KEYS } from '../shared/names.ts';
+import {
+  DEFAULT_RETENTION_DAYS,
+  type KeyOf,
+  TABLE_KEYS,
+  TTL_ATTRIBUTE,
+} from '../shared/names.ts';
+import { retainedUntil } from './dynamo-message-repository.ts';
 
 /**
  * History in DynamoDB: `userId` + `sortKey` (`${createdAt}#${messageId}`),
  * read backwards for newest first. The cursor is the last sort key of a
  * page, base64url-encoded with the user id so it cannot be replayed against
- * another user's history.
+ * another user's history. An entry is kept for the retention after its
+ * message's life ends (`expiresAtEpoch`, the table's TTL attribute), which
+ * is when the message ends at the latest.
  */
 export class DynamoHistoryRepository implements HistoryRepository {
   /**
    * @param db the document client
    * @param tableName the history table
+   * @param retentionDays days an entry is kept after its message's life
    */
   constructor(
     private readonly db: DynamoDBDocumentClient,
-    private readonly tableName: string
+    private readonly tableName: string,
+    private readonly retentionDays = DEFAULT_RETENTION_DAYS
   ) {}
 
   async add(entry: HistoryEntry): Promise<void> {
+    const { messageExpiresAt, ...line } = entry;
     await this.db.send(
       new PutCommand({
         TableName: this.tableName,
         Item: {
-          ...entry,
-          [TABLE_KEYS.history.sort]: `${entry.createdAt}#${entry.messageId}`,
+          ...line,
+          [TABLE_KEYS.history.sort]: sortKeyOf(entry),
+          ...(messageExpiresAt === undefined
+            ? {}
+            : {
+                [TTL_ATTRIBUTE]: retainedUntil(
+                  messageExpiresAt,
+                  this.retentionDays
+                ),
+              }),
         },
+      })
+    );
+  }
+
+  async delete(
+    entry: Pick<HistoryEntry, 'userId' | 'messageId' | 'createdAt'>
+  ): Promise<void> {
+    await this.db.send(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: {
+          userId: entry.userId,
+          sortKey: sortKeyOf(entry),
+        } satisfies KeyOf<'history'>,
       })
     );
   }
@@ -57,7 +91,8 @@ export class DynamoHistoryRepository implements HistoryRepository {
       })
     );
     const entries = (out.Items ?? []).map(
-      ({ [TABLE_KEYS.history.sort]: _sk, ...entry }) => entry as HistoryEntry
+      ({ [TABLE_KEYS.history.sort]: _sk, [TTL_ATTRIBUTE]: _ttl, ...entry }) =>
+        entry as HistoryEntry
     );
     const last = out.LastEvaluatedKey;
     return {
@@ -73,6 +108,10 @@ export class DynamoHistoryRepository implements HistoryRepository {
     };
   }
 }
+
+/** The sort key of an entry: its message's creation time, then its id. */
+const sortKeyOf = (entry: Pick<HistoryEntry, 'messageId' | 'createdAt'>) =>
+  `${entry.createdAt}#${entry.messageId}`;
 
 const encodeCursor = (userId: string, sortKey: string): string =>
   Buffer.from(JSON.stringify({ u: userId, k: sortKey })).toString('base64url');

@@ -2,24 +2,47 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Message } from '../domain/message.ts';
+import { type Message, TERMINAL_STATUSES } from '../domain/message.ts';
 import type { MessageRepository, MessageUpdate } from '../domain/ports.ts';
-import { type KeyOf, TABLE_KEYS } from '../shared/names.ts';
+import {
+  DEFAULT_RETENTION_DAYS,
+  type KeyOf,
+  TABLE_KEYS,
+  TTL_ATTRIBUTE,
+} from '../shared/names.ts';
 
-/** Messages in DynamoDB, one item per message keyed by `messageId`. */
+const DAY_SECONDS = 86_400;
+
+/** Epoch seconds `days` after an ISO time or a Date. */
+export const retainedUntil = (end: string | Date, days: number): number =>
+  Math.ceil(new Date(end).getTime() / 1000) + days * DAY_SECONDS;
+
+/**
+ * Messages in DynamoDB, one item per message keyed by `messageId`.
+ *
+ * Retention: `expiresAtEpoch` (the table's TTL attribute) is set when the
+ * message is created to the end of its life plus the retention (when it
+ * ends at the latest, e.g. never delivered from the offline store), and
+ * again, earlier, by the update that ends it (a terminal status) to that
+ * moment plus the retention. DynamoDB deletes the item after that time
+ * (within about two days).
+ */
 export class DynamoMessageRepository implements MessageRepository {
   /**
    * @param db the document client
    * @param tableName the messages table
+   * @param retentionDays days a message is kept after it ends
    */
   constructor(
     private readonly db: DynamoDBDocumentClient,
-    private readonly tableName: string
+    private readonly tableName: string,
+    private readonly retentionDays = DEFAULT_RETENTION_DAYS
   ) {}
 
   async create(message: Message): Promise<boolean> {
@@ -27,7 +50,13 @@ export class DynamoMessageRepository implements MessageRepository {
       await this.db.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: message,
+          Item: {
+            ...message,
+            [TTL_ATTRIBUTE]: retainedUntil(
+              message.expiresAt,
+              this.retentionDays
+            ),
+          },
           ConditionExpression: `attribute_not_exists(${TABLE_KEYS.messages.partition})`,
         })
       );
@@ -46,7 +75,37 @@ export class DynamoMessageRepository implements MessageRepository {
         ConsistentRead: true,
       })
     );
-    return Item as Message | undefined;
+    return withoutTtl(Item);
+  }
+
+  async getFields<K extends keyof Message>(
+    messageId: string,
+    fields: readonly K[]
+  ): Promise<Pick<Message, K> | undefined> {
+    const names = Object.fromEntries(
+      fields.map((field, i) => [`#p${i}`, field])
+    );
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { messageId } satisfies KeyOf<'messages'>,
+        ConsistentRead: true,
+        ProjectionExpression: Object.keys(names).join(', '),
+        ExpressionAttributeNames: names,
+      })
+    );
+    return Item as Pick<Message, K> | undefined;
+  }
+
+  async delete(messageId: string): Promise<boolean> {
+    const { Attributes } = await this.db.send(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: { messageId } satisfies KeyOf<'messages'>,
+        ReturnValues: 'ALL_OLD',
+      })
+    );
+    return Attributes !== undefined;
   }
 
   async getMany(messageIds: readonly string[]): Promise<Message[]> {
@@ -61,7 +120,11 @@ export class DynamoMessageRepository implements MessageRepository {
             RequestItems: { [this.tableName]: { Keys: keys } },
           })
         );
-        found.push(...((out.Responses?.[this.tableName] ?? []) as Message[]));
+        found.push(
+          ...(out.Responses?.[this.tableName] ?? []).flatMap(
+            (item) => withoutTtl(item) ?? []
+          )
+        );
         keys = out.UnprocessedKeys?.[this.tableName]?.Keys;
       }
     }
@@ -81,6 +144,12 @@ export class DynamoMessageRepository implements MessageRepository {
       names[`#f_${field}`] = field;
       values[`:f_${field}`] = value;
       sets.push(`#f_${field} = :f_${field}`);
+    }
+    if (update.set?.status && TERMINAL_STATUSES.includes(update.set.status)) {
+      // The message ends now: it is kept for the retention from here.
+      names['#ttl'] = TTL_ATTRIBUTE;
+      values[':ttl'] = retainedUntil(new Date(), this.retentionDays);
+      sets.push('#ttl = :ttl');
     }
     (update.putInMap ?? []).forEach((entry, i) => {
       names[`#m${i}`] = entry.map;
@@ -160,10 +229,19 @@ export class DynamoMessageRepository implements MessageRepository {
           ReturnValues: 'ALL_NEW',
         })
       );
-      return Attributes as Message | undefined;
+      return withoutTtl(Attributes);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return undefined;
       throw error;
     }
   }
 }
+
+/** The message an item holds, without the table's TTL attribute. */
+const withoutTtl = (
+  item: Record<string, unknown> | undefined
+): Message | undefined => {
+  if (!item) return undefined;
+  const { [TTL_ATTRIBUTE]: _ttl, ...message } = item;
+  return message as unknown as Message;
+};

@@ -46,6 +46,23 @@ export interface CheckReportDeps {
   readonly reportMode: ReportModeMemory;
 }
 
+/**
+ * What the check reads of a message (a projection): its state and its
+ * pushes, never its content, its recipient or its phone number.
+ */
+const CHECK_FIELDS = [
+  'messageId',
+  'status',
+  'ackedAt',
+  'delivery',
+  'attempts',
+  'pushes',
+  'expiresAt',
+] as const satisfies readonly (keyof Message)[];
+
+/** A message as the check reads it. */
+type CheckedMessage = Pick<Message, (typeof CHECK_FIELDS)[number]>;
+
 /** Codes JPush gives apps that may not use the per-device status API. */
 const NOT_VIP_CODES = new Set([2003, 2006, 2007]);
 /** How long an app without the status API is remembered as such. */
@@ -83,15 +100,15 @@ export const checkReport = async (
     attempt,
     ...none,
   });
-  const message = await deps.messages.get(input.messageId);
+  const message = await deps.messages.getFields(input.messageId, CHECK_FIELDS);
   const state = stateOf(message, input.delivery);
   if (state !== 'in-flight') return decide(state);
-  const current = message as Message;
+  const current = message as CheckedMessage;
   const at = deps.clock.now().toISOString();
 
   let delivered: string[] = [];
   let pending: string[] = [];
-  let latest: Message | undefined = current;
+  let latest: CheckedMessage | undefined = current;
   const waitError = input.wait?.Error;
   const key = attemptKey(input.delivery, input.attempt);
   if (
@@ -135,7 +152,7 @@ export const checkReport = async (
  * again, as long as the message lives.
  */
 const notBegun = async (
-  message: Message,
+  message: CheckedMessage,
   input: CheckReportInput,
   deps: CheckReportDeps
 ): Promise<CheckReportResult> => {
@@ -172,7 +189,10 @@ const notBegun = async (
     when,
   });
   if (!noted) {
-    const latest = await deps.messages.get(message.messageId);
+    const latest = await deps.messages.getFields(
+      message.messageId,
+      CHECK_FIELDS
+    );
     const state = stateOf(latest, input.delivery);
     if (state !== 'in-flight')
       return { action: state, attempt: input.attempt, ...none };
@@ -181,7 +201,7 @@ const notBegun = async (
 };
 
 const stateOf = (
-  message: Message | undefined,
+  message: Pick<Message, 'status' | 'ackedAt' | 'delivery'> | undefined,
   delivery: number
 ): 'in-flight' | 'acknowledged' | 'done' => {
   if (!message) return 'done';
@@ -194,7 +214,7 @@ const stateOf = (
 };
 
 const askReport = async (
-  message: Message,
+  message: CheckedMessage,
   input: CheckReportInput,
   push: PushRecord,
   deps: CheckReportDeps

@@ -5,13 +5,14 @@ import {
   ProvisionedThroughputExceededException,
 } from '@aws-sdk/client-dynamodb';
 import {
+  DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DynamoMessageRepository } from '../../../functions/adapters/dynamo-message-repository.ts';
 import type { Message, PushRecord } from '../../../functions/domain/message.ts';
 
@@ -72,11 +73,14 @@ describe('DynamoMessageRepository', () => {
     // Act
     const created = await repository.create(message);
 
-    // Assess
+    // Assess: kept 30 days (the default) after its life ends at the latest.
     expect(created).toBe(true);
     expect(db).toHaveReceivedCommandWith(PutCommand, {
       TableName: TABLE,
-      Item: message,
+      Item: {
+        ...message,
+        expiresAtEpoch: Date.parse('2026-12-28T08:00:00.000Z') / 1000,
+      },
       ConditionExpression: 'attribute_not_exists(messageId)',
     });
   });
@@ -245,6 +249,75 @@ describe('DynamoMessageRepository', () => {
         ':updatedAt': expect.any(String),
         ':v0': '2026-11-27T08:03:00Z',
       },
+    });
+  });
+
+  it('keeps an ended message the retention from the update that ends it, and no other update moves it', async () => {
+    // Prepare
+    vi.useFakeTimers({ now: Date.parse('2026-11-27T09:00:00.000Z') });
+    const sevenDays = new DynamoMessageRepository(
+      DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })),
+      TABLE,
+      7
+    );
+    db.on(UpdateCommand).resolves({
+      Attributes: { ...message, expiresAtEpoch: 1 },
+    });
+
+    try {
+      // Act
+      const ended = await sevenDays.update('m1', {
+        set: { status: 'acknowledged', ackedAt: '2026-11-27T09:00:00.000Z' },
+      });
+      await sevenDays.update('m1', { set: { status: 'received' } });
+
+      // Assess
+      const [end, other] = db
+        .commandCalls(UpdateCommand)
+        .map((c) => c.args[0].input);
+      expect(end?.UpdateExpression).toContain('#ttl = :ttl');
+      expect(end?.ExpressionAttributeNames?.['#ttl']).toBe('expiresAtEpoch');
+      expect(end?.ExpressionAttributeValues?.[':ttl']).toBe(
+        Date.parse('2026-12-04T09:00:00.000Z') / 1000
+      );
+      expect(other?.UpdateExpression).not.toContain('#ttl');
+      expect(ended).toEqual(message);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('reads only the attributes asked for, and leaves the TTL attribute out of a message', async () => {
+    // Prepare
+    db.on(GetCommand).resolves({ Item: { status: 'sending', delivery: 1 } });
+
+    // Act
+    const found = await repository.getFields('m1', ['status', 'delivery']);
+
+    // Assess
+    expect(found).toEqual({ status: 'sending', delivery: 1 });
+    expect(db).toHaveReceivedCommandWith(GetCommand, {
+      TableName: TABLE,
+      Key: { messageId: 'm1' },
+      ConsistentRead: true,
+      ProjectionExpression: '#p0, #p1',
+      ExpressionAttributeNames: { '#p0': 'status', '#p1': 'delivery' },
+    });
+  });
+
+  it('erases a message, telling whether there was one', async () => {
+    // Prepare
+    db.on(DeleteCommand).resolvesOnce({ Attributes: message }).resolvesOnce({});
+
+    // Act
+    const first = await repository.delete('m1');
+    const again = await repository.delete('m1');
+
+    // Assess
+    expect([first, again]).toEqual([true, false]);
+    expect(db).toHaveReceivedCommandWith(DeleteCommand, {
+      TableName: TABLE,
+      Key: { messageId: 'm1' },
     });
   });
 

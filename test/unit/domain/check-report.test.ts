@@ -12,6 +12,7 @@ import {
   JPushServerError,
   type ReceivedDetail,
 } from '../../../functions/domain/jpush.ts';
+import type { Message } from '../../../functions/domain/message.ts';
 import type { Session } from '../../../functions/domain/ports.ts';
 import { runPushAttempt } from '../../../functions/domain/push-attempt.ts';
 import { sendMessage } from '../../../functions/domain/send-message.ts';
@@ -78,6 +79,45 @@ const preparePushed = async (advanceMs = 0) => {
   };
   return { deps, messageId, push, input, pushAttempt };
 };
+
+describe('checkReport reads only what it needs', () => {
+  it('reads the state and the pushes of the message, never its text, recipient or numbers', async () => {
+    // Prepare
+    const { deps, input } = await preparePushed();
+    deps.jpush.statusAnswers.push({
+      [RID_A]: DeliveryStatus.delivered,
+      [RID_B]: DeliveryStatus.notDelivered,
+    });
+    const fields: string[] = [];
+    const messages = deps.messages;
+    deps.messages = Object.assign(Object.create(messages), {
+      get: async () => {
+        throw new Error('checkReport read the whole message');
+      },
+      getFields: (id: string, asked: readonly (keyof Message)[]) => {
+        fields.push(...asked);
+        return messages.getFields(id, asked);
+      },
+    });
+
+    // Act
+    const result = await checkReport(input, deps);
+
+    // Assess
+    expect(result.action).toBe('push');
+    expect([...new Set(fields)].sort()).toEqual(
+      [
+        'ackedAt',
+        'attempts',
+        'delivery',
+        'expiresAt',
+        'messageId',
+        'pushes',
+        'status',
+      ].sort()
+    );
+  });
+});
 
 describe('checkReport', () => {
   it('records the devices JPush delivered to, marks the message received and pushes again', async () => {

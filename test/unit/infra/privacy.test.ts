@@ -4,6 +4,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { deliveryInput } from '../../../functions/adapters/sfn-delivery-starter.ts';
+import { ENV, TTL_ATTRIBUTE } from '../../../functions/shared/names.ts';
 import { buildApp } from '../../../infra/app.ts';
 import { getConfig, PRIVACY_DEFAULTS } from '../../../infra/config.ts';
 import type { CfnTemplate } from '../../../local/dynamo.ts';
@@ -213,5 +214,61 @@ describe('what the logs and traces carry', () => {
       ],
       Escalate: ['messageId.$', 'delivery.$', 'attempt.$'],
     });
+  });
+});
+
+describe('how long messages are kept', () => {
+  it('expires messages and history by DynamoDB TTL, as the offline store and the outbox', () => {
+    // Act
+    const tables = resourcesOf(synth().data, 'AWS::DynamoDB::Table').map(
+      ([id, r]) => [
+        id.replace(/[0-9A-F]{8}$/, ''),
+        r.Properties.TimeToLiveSpecification,
+      ]
+    );
+
+    // Assess
+    const ttl = { AttributeName: TTL_ATTRIBUTE, Enabled: true };
+    expect(Object.fromEntries(tables)).toMatchObject({
+      MessagesTable: ttl,
+      HistoryTable: ttl,
+      OfflineStoreTable: ttl,
+      WithdrawalsTable: ttl,
+    });
+  });
+
+  it('tells every function that writes messages or history the retention, from the setting', () => {
+    // Act
+    const retention = (context: Record<string, unknown>) =>
+      Object.fromEntries(
+        resourcesOf(synth(context).service, 'AWS::Lambda::Function').map(
+          ([id, fn]) => [
+            id.replace(/[0-9A-F]{8}$/, ''),
+            (
+              fn.Properties.Environment as {
+                Variables: Record<string, unknown>;
+              }
+            ).Variables[ENV.retentionDays],
+          ]
+        )
+      );
+    const byDefault = retention({});
+    const configured = retention({ retentionDays: '7' });
+
+    // Assess
+    for (const writer of [
+      'SendMessageFunction',
+      'PushFunction',
+      'CheckReportFunction',
+      'EscalateFunction',
+      'AckMessageFunction',
+      'LoginFunction',
+      'LogoutFunction',
+      'WithdrawSweeperFunction',
+    ]) {
+      expect(byDefault[writer], writer).toBe('30');
+      expect(configured[writer], writer).toBe('7');
+    }
+    expect(byDefault.GetMessageFunction).toBeUndefined();
   });
 });
