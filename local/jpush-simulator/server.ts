@@ -9,6 +9,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { loopbackGuard, refuse } from '../loopback-guard.ts';
 import { type AckSender, createAckSender } from './acks.ts';
 import { createApiHandler } from './api.ts';
 import { createControls, masterSecretProblem } from './controls.ts';
@@ -316,7 +317,13 @@ export const startJPushSimulator = async (
   options: SimulatorOptions = {}
 ): Promise<JPushSimulator> => {
   const { shutdown, ...simulator } = createJPushSimulatorHandler(options);
-  const server = createServer(simulator.handle);
+  // Its controls have no auth and its default secrets are public: like
+  // local mode's port, it refuses other sites' pages (see loopback-guard).
+  let guard: ReturnType<typeof loopbackGuard> | undefined;
+  const server = createServer((req, res) => {
+    if (guard && refuse(res, guard(req.headers))) return;
+    simulator.handle(req, res);
+  });
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -326,6 +333,7 @@ export const startJPushSimulator = async (
     });
   });
   const { port } = server.address() as AddressInfo;
+  guard = loopbackGuard({ host, port });
   const urlHost = host.includes(':') ? `[${host}]` : host;
   let closed: Promise<void> | undefined;
   return {

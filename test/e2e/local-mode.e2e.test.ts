@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -641,6 +642,56 @@ describe('npm start (the local mode as a child process)', () => {
     expect(
       (all.json as MessageView[]).filter((m) => m.to === 'a' || m.to === 'u')
     ).toEqual([]);
+  });
+
+  it("refuses another site's page (its Origin, a rebound Host) with the error envelope, and serves curl", async () => {
+    // Prepare
+    const user = newUserId('csrf');
+    const { port } = new URL(url);
+    const rebound = () =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(
+          `${url}/local/messages`,
+          { headers: { host: `attacker.example:${port}` } },
+          (res) => {
+            let body = '';
+            res.on('data', (chunk: Buffer) => {
+              body += chunk.toString('utf8');
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          }
+        );
+        req.on('error', reject);
+        req.end();
+      });
+
+    // Act
+    const forged = await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: {
+        origin: 'https://attacker.example',
+        'content-type': 'text/plain',
+      },
+      body: JSON.stringify({ to: user, body: 'forged' }),
+    });
+    const misdirected = await rebound();
+    const curl = await api(system, 'GET', `/v1/users/${user}/messages`);
+
+    // Assess
+    expect(forged.status).toBe(403);
+    expect(await forged.json()).toEqual({
+      error: {
+        code: 'Forbidden',
+        message: expect.stringContaining('another site'),
+      },
+    });
+    expect(misdirected.status).toBe(421);
+    expect(JSON.parse(misdirected.body).error).toEqual({
+      code: 'MisdirectedRequest',
+      message: expect.stringContaining('DNS rebinding'),
+    });
+    expect(curl.status).toBe(200);
+    expect(curl.json.items).toEqual([]);
   });
 
   it('streams every event over Server-Sent Events', async () => {
