@@ -151,6 +151,7 @@ describe('npm start (the local mode as a child process)', () => {
     expect(output).toContain('dynalite in memory');
     expect(output).toContain('Time scale  1 (waits run in real time)');
     expect(output).toContain(`On-call     ${ONCALL.join(', ')}`);
+    expect(output).toContain('ACKs        token and registrationId');
   });
 
   it('serves a self-contained live page and the local-only JSON routes', async () => {
@@ -346,26 +347,27 @@ describe('npm start (the local mode as a child process)', () => {
       `/v1/messages/${sent.messageId}/ack`,
       {
         token: `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`,
+        registrationId: rid,
       }
     );
     const otherMessage = await api(
       system,
       'POST',
       '/v1/messages/m0000000000000000000000000/ack',
-      { token }
+      { token, registrationId: rid }
     );
     const afterForged = await getMessage(sent.messageId);
     const real = await api(
       system,
       'POST',
       `/v1/messages/${sent.messageId}/ack`,
-      { token }
+      { token, registrationId: rid }
     );
     const repeated = await api(
       system,
       'POST',
       `/v1/messages/${sent.messageId}/ack`,
-      { token }
+      { token, registrationId: rid }
     );
     const after = await getMessage(sent.messageId);
 
@@ -494,6 +496,73 @@ describe('npm start (the local mode as a child process)', () => {
     expect(d.received.map((p) => p.extras.to)).toEqual([b]);
   });
 
+  it("refuses the old phone's ACK after an account switch, once the message is stored again and re-delivered to the user's new phone", async () => {
+    // Prepare: A's message reaches phone 1, whose app does not ACK it.
+    const a = newUserId('gina');
+    const b = newUserId('hank');
+    const phone1 = newRegistrationId();
+    const phone2 = newRegistrationId();
+    await phone(phone1, { online: true, autoAck: false });
+    await phone(phone2, { online: true, autoAck: false });
+    await login(a, phone1);
+    const sent = await send({
+      to: a,
+      body: 'For A, wherever A is.',
+      policy: { intervalSeconds: 60, maxAttempts: 3 },
+    });
+    const first = await eventually(
+      async () =>
+        (await device(phone1)).received.find(
+          (p) => p.extras.messageId === sent.messageId
+        ),
+      'the push on phone 1'
+    );
+    const token = String(first.extras.ackToken);
+    const ack = (body: Record<string, unknown>) =>
+      api(system, 'POST', `/v1/messages/${sent.messageId}/ack`, body);
+
+    // Act: A logs out of phone 1 and B logs in there (an account switch): A
+    // has no session left, so the message is stored again.
+    await logout(a, phone1);
+    await login(b, phone1);
+    await until(sent.messageId, (m) => m.status === 'stored', 'stored again');
+    const whileStored = await ack({ token, registrationId: phone1 });
+    // A logs in on phone 2: the message's next delivery pushes there.
+    await login(a, phone2);
+    const second = await eventually(
+      async () =>
+        (await device(phone2)).received.find(
+          (p) => p.extras.messageId === sent.messageId
+        ),
+      'the push on phone 2'
+    );
+    const oldPhone = await ack({ token, registrationId: phone1 });
+    const tokenOnly = await ack({ token });
+    const beforeAck = await getMessage(sent.messageId);
+    const newPhone = await ack({
+      token: String(second.extras.ackToken),
+      registrationId: phone2,
+    });
+    const after = await getMessage(sent.messageId);
+
+    // Assess
+    expect(whileStored.status).toBe(403);
+    expect(oldPhone.status).toBe(403);
+    expect(oldPhone.json).toEqual(whileStored.json);
+    expect(oldPhone.json.error.code).toBe('Forbidden');
+    expect(tokenOnly.status).toBe(400);
+    expect(tokenOnly.json.error).toEqual({
+      code: 'ValidationError',
+      message: expect.stringContaining('registrationId'),
+    });
+    expect(beforeAck.status).toBe('sending');
+    expect(events(beforeAck, 'acknowledged')).toEqual([]);
+    expect(second.extras.ackToken).toBe(token);
+    expect(newPhone.status).toBe(204);
+    expect(after.status).toBe('acknowledged');
+    expect(events(after, 'drained')).toHaveLength(1);
+  });
+
   it("lists a user's messages newest first, page by page, with chat messages in both users' history", async () => {
     // Prepare
     const alice = newUserId('alice');
@@ -606,7 +675,19 @@ describe('npm start (the local mode as a child process)', () => {
       ['DELETE', '/v1/sessions/u/x', undefined, 400],
       ['POST', '/v1/messages/no-such-message/ack', '{}', 400],
       ['POST', '/v1/messages/no-such-message/ack', '{"token":', 400],
-      ['POST', '/v1/messages/no-such-message/ack', '{"token":"abc"}', 403],
+      ['POST', '/v1/messages/no-such-message/ack', '{"token":"abc"}', 400],
+      [
+        'POST',
+        '/v1/messages/no-such-message/ack',
+        '{"token":"abc","registrationId":"1a00/../x"}',
+        400,
+      ],
+      [
+        'POST',
+        '/v1/messages/no-such-message/ack',
+        `{"token":"abc","registrationId":"${rid}"}`,
+        403,
+      ],
       ['PUT', '/local/devices/1a00189700000000', '{"online":', 400],
       ['PUT', '/local/devices/1a00189700000000', '{"online":"yes"}', 400],
       ['GET', '/local/devices/1a00000000unknown', undefined, 404],

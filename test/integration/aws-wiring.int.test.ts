@@ -84,6 +84,7 @@ describe('the synthesized bundles, run as Lambda runs them', () => {
     );
     const ack = await system.api('POST', `/v1/messages/${messageId}/ack`, {
       token: push.extras.ackToken,
+      registrationId: phone,
     });
 
     // Assess
@@ -161,6 +162,7 @@ describe('the synthesized bundles, run as Lambda runs them', () => {
     );
     await system.api('POST', `/v1/messages/${messageId}/ack`, {
       token: push.extras.ackToken,
+      registrationId: phone,
     });
     const history = await system.api('GET', `/v1/users/${user}/messages`);
     const sweep = await system.invoke('WithdrawSweeper', {
@@ -227,6 +229,7 @@ describe('the synthesized bundles, run as Lambda runs them', () => {
     );
     await system.api('POST', `/v1/messages/${messageId}/ack`, {
       token: copies[0]?.extras.ackToken,
+      registrationId: phone,
     });
 
     // Assess: one copy, paced rather than failed.

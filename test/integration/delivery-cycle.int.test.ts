@@ -377,13 +377,14 @@ describe('delivery cycle (synthesized state machine, dynalite, JPush simulator)'
       `/v1/messages/${sent.messageId}/ack`,
       {
         token: `${token.slice(0, -2)}xx`,
+        registrationId: rid,
       }
     );
     const unknown = await api(
       system,
       'POST',
       '/v1/messages/m-no-such-message/ack',
-      { token }
+      { token, registrationId: rid }
     );
     const afterForged = await api(
       system,
@@ -394,13 +395,13 @@ describe('delivery cycle (synthesized state machine, dynalite, JPush simulator)'
       system,
       'POST',
       `/v1/messages/${sent.messageId}/ack`,
-      { token }
+      { token, registrationId: rid }
     );
     const repeat = await api(
       system,
       'POST',
       `/v1/messages/${sent.messageId}/ack`,
-      { token }
+      { token, registrationId: rid }
     );
     const after = await api(system, 'GET', `/v1/messages/${sent.messageId}`);
 

@@ -517,7 +517,10 @@ describe('JPush simulator: pushing', () => {
 
     // Assess
     expect(acks).toEqual([
-      { path: '/v1/messages/msg-7/ack', body: '{"token":"tok-7"}' },
+      {
+        path: '/v1/messages/msg-7/ack',
+        body: '{"token":"tok-7","registrationId":"dev1"}',
+      },
     ]);
   });
 });

@@ -67,7 +67,7 @@ describe('local mode against configured JPush hosts', () => {
       system,
       'POST',
       `/v1/messages/${sent.json.messageId}/ack`,
-      { token: received.extras.ackToken }
+      { token: received.extras.ackToken, registrationId: rid }
     );
     const message = await api(
       system,

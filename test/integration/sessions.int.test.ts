@@ -227,6 +227,7 @@ describe('sessions: offline store, logout, account switch (HTTP API, local engin
       `/v1/messages/${sent.messageId}/ack`,
       {
         token: onTablet?.extras.ackToken,
+        registrationId: tablet,
       }
     );
     const status = await waitFor(sent.messageId);

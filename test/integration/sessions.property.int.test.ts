@@ -360,7 +360,7 @@ const runScenario = async ({
           system,
           'POST',
           `/v1/messages/${String(push.extras.messageId)}/ack`,
-          { token: push.extras.ackToken }
+          { token: push.extras.ackToken, registrationId: rid }
         );
         if (res.status !== 204) {
           problems.push(`a genuine ACK answered ${res.status}`);
