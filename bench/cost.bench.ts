@@ -137,6 +137,7 @@ const main = async () => {
   const system = await startLocalSystem({
     timeScale,
     onCallPhoneNumbers: ['+15555550100'],
+    smsCountries: ['US'],
     extraRoutes: api.route,
   });
   const sim = system.simulator;
@@ -313,7 +314,7 @@ const main = async () => {
     const id = await send(
       user,
       { intervalSeconds: 60, maxAttempts: 3 },
-      { onCall: true, smsTo: '+15555550123' }
+      { onCall: true, smsTo: '+12025550123' }
     );
     paths.push(await finish('escalated', id));
   }

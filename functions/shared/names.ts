@@ -33,6 +33,8 @@ export const METRIC = {
    * HTTP APIs have no metric of their own for 429 (it is in `4xx`).
    */
   ApiRequestThrottled: 'ApiRequestThrottled',
+  /** A user erased (`DELETE /v1/users/{userId}`), whatever was found. */
+  UserErased: 'UserErased',
   /** SMS the Escalate and on-call summary functions published. */
   SmsSent: 'SmsSent',
   /**

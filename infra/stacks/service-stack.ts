@@ -439,6 +439,29 @@ export class ServiceStack extends Stack {
       secret: data.historyCursorKey,
       envVar: ENV.cursorKeySecretArn,
     });
+    // Erasing a user: their sessions and devices, every message of their
+    // history (and the other side's entry of a chat), their offline store
+    // and the pending withdrawals of those messages; the alias through
+    // JPush's Device API, the pushes still queued through its Push API, and
+    // the running deliveries' waits through their task tokens.
+    const eraseUser = endsWaits(
+      useJPush(
+        fn(
+          'EraseUserFunction',
+          'erase-user',
+          {
+            messages: ['BatchGetItem', 'DeleteItem'],
+            history: ['Query', 'DeleteItem'],
+            sessions: ['Query', 'DeleteItem'],
+            devices: ['DeleteItem'],
+            offline: ['Query', 'DeleteItem'],
+            withdrawals: ['DeleteItem'],
+            pacing: ['GetItem', 'UpdateItem'],
+          },
+          60
+        )
+      )
+    );
 
     // Outcome metrics from the messages table's stream: escalations and
     // failures are decided by direct integrations, so they are counted here.
@@ -647,6 +670,7 @@ export class ServiceStack extends Stack {
         '/v1/sessions/{userId}/{registrationId}',
         logout
       ),
+      route(HttpMethod.DELETE, '/v1/users/{userId}', eraseUser),
     ].map((r) => r.routeKey);
     const ackRoute = route(
       HttpMethod.POST,

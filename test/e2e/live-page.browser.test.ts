@@ -20,7 +20,10 @@ const pageErrors: string[] = [];
 
 beforeAll(async () => {
   if ('error' in CHROMIUM) throw new Error(CHROMIUM.error);
-  live = await startLiveSystem({ onCallPhoneNumbers: ['+15555550100'] });
+  live = await startLiveSystem({
+    onCallPhoneNumbers: ['+15555550100'],
+    smsCountries: ['CN'],
+  });
   browser = await chromium.launch({
     executablePath: CHROMIUM.path,
     args: [

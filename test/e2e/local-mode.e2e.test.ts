@@ -24,6 +24,10 @@ const CLEAN_ENV = {
   JPUSH_APP_KEY: undefined,
   JPUSH_MASTER_SECRET: undefined,
   LOCAL_DATA_DIR: undefined,
+  SMS_COUNTRIES: undefined,
+  SMS_PER_NUMBER_PER_HOUR: undefined,
+  SMS_DAILY_CAP: undefined,
+  ON_CALL_SMS_INCLUDES_TITLE: undefined,
   NO_COLOR: '1',
 };
 
@@ -55,6 +59,9 @@ beforeAll(async () => {
     PORT: String(port),
     TIME_SCALE: '1',
     ONCALL_PHONE_NUMBERS: ONCALL.join(','),
+    // Each scenario's escalation pages on its own (grouping has its own
+    // test in sms-limits.int.test.ts).
+    ON_CALL_WINDOW_SECONDS: '1',
   });
   const match = await start.waitFor(
     /Local system listening on (http:\/\/\S+)/,
@@ -632,6 +639,19 @@ describe('npm start (the local mode as a child process)', () => {
         '{"to":"a","body":"x","escalation":{"smsTo":"123"}}',
         400,
       ],
+      // An international premium network, and a country outside smsCountries.
+      [
+        'POST',
+        '/v1/messages',
+        '{"to":"a","body":"x","escalation":{"smsTo":"+88212345678"}}',
+        400,
+      ],
+      [
+        'POST',
+        '/v1/messages',
+        '{"to":"a","body":"x","escalation":{"smsTo":"+4915123456789"}}',
+        400,
+      ],
       ['GET', '/v1/messages/no-such-message', undefined, 404],
       // Past DynamoDB's 2 KB key limit: refused before any read.
       ['GET', `/v1/messages/${'m'.repeat(3000)}`, undefined, 400],
@@ -849,6 +869,26 @@ describe('npm start (the local mode as a child process)', () => {
     expect(start.output()).toContain('\nSIGINT: stopping...\n');
     expect(start.output()).toMatch(/\nStopped\.\n$/);
     await expect(fetch(`${url}/local/sms`)).rejects.toThrow();
+  });
+});
+
+describe('npm start with a bad setting', () => {
+  it('stops at once with exit code 2 when ACK_REQUIRES_DEVICE is not true or false', async () => {
+    // Prepare
+    const bad = runScript('local/start.ts', {
+      ...CLEAN_ENV,
+      PORT: String(await freePort()),
+      ACK_REQUIRES_DEVICE: 'maybe',
+    });
+
+    // Act
+    const code = await bad.exited;
+
+    // Assess
+    expect(code).toBe(2);
+    expect(bad.output()).toContain(
+      'npm start: ACK_REQUIRES_DEVICE must be true or false, not "maybe".'
+    );
   });
 });
 

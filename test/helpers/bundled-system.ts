@@ -112,6 +112,10 @@ export const startBundledSystem = async (
         jpushDeviceBaseUrl: simulator.url,
         // Test numbers (the 555-01xx range is reserved for fiction).
         onCallPhoneNumbers: '+15555550100',
+        // Which no country's plan has, so the recipient's country is set.
+        smsCountries: 'US',
+        // Short, so that the cycle sees a window close and its summary.
+        onCallWindowSeconds: 2,
       },
     });
     const functions = bundledFunctions(templates, outdir);

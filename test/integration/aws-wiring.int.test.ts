@@ -103,37 +103,69 @@ describe('the synthesized bundles, run as Lambda runs them', () => {
     );
   }, 60_000);
 
-  it('asks the Report API, pushes again and escalates by SMS when no ACK comes', async () => {
+  it('asks the Report API, pushes again and escalates by SMS when no ACK comes, grouping the on-call pages of a window', async () => {
     // Prepare: the phone is off; JPush keeps the push.
     system.simulator.setDevice(phone, { online: false });
 
-    // Act
-    const sent = await system.api('POST', '/v1/messages', {
-      to: user,
-      body: 'Your code is 4711',
-      policy: { intervalSeconds: 1, maxAttempts: 2 },
-      escalation: { onCall: true, smsTo: '+15555550123' },
-    });
+    // Act: two messages that escalate together; the second joins the
+    // window the first one's page opened (2 s here).
+    const [sent, other] = await Promise.all([
+      system.api('POST', '/v1/messages', {
+        to: user,
+        body: 'Your code is 4711',
+        policy: { intervalSeconds: 1, maxAttempts: 2 },
+        escalation: { onCall: true, smsTo: '+12025550123' },
+      }),
+      system.api('POST', '/v1/messages', {
+        to: user,
+        body: 'Your code is 4712',
+        policy: { intervalSeconds: 1, maxAttempts: 2 },
+      }),
+    ]);
     const messageId = String(sent.json.messageId);
+    const otherId = String(other.json.messageId);
     await settled(messageId, 'escalated');
-
-    const sms = await eventually(() => {
-      const published = system.aws.published.filter((p) =>
-        p.message.includes('Your code is 4711')
-      );
-      return published.length === 2 ? published : undefined;
-    }, 'the on-call and the recipient SMS');
+    await settled(otherId, 'escalated');
+    const onCall = () =>
+      system.aws.published.filter((p) => p.topicArn?.includes('OnCallTopic'));
+    const page = await eventually(
+      () =>
+        onCall().find(
+          (p) => p.message.includes(messageId) || p.message.includes(otherId)
+        ),
+      'the on-call page'
+    );
+    const recipient = await eventually(
+      () => system.aws.published.find((p) => p.phoneNumber === '+12025550123'),
+      'the recipient SMS'
+    );
+    // The schedule runs the summary every minute; here, until it has sent.
+    const summary = await eventually(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await system.invoke('OnCallSummary', {
+        'detail-type': 'Scheduled Event',
+        source: 'aws.events',
+        detail: {},
+      });
+      return onCall().find((p) => p.message.includes('1 more message(s)'));
+    }, 'the summary of the window');
 
     // Assess
     const events = (await statusOf(messageId)).timeline.map((e) => e.event);
     expect(events).toEqual(expect.arrayContaining(['pushed', 'report']));
     expect(events.filter((e) => e === 'pushed')).toHaveLength(2);
-    expect(sms.map((p) => p.topicArn ?? p.phoneNumber).sort()).toEqual(
+    expect(recipient.message).toBe('Your code is 4711');
+    expect(page.message).not.toContain('Your code');
+    const grouped = page.message.includes(messageId) ? otherId : messageId;
+    expect(summary.message).toContain(grouped);
+    expect(
       [
-        expect.stringMatching(/^arn:aws:sns:.*OnCallTopic/),
-        '+15555550123',
-      ].sort()
-    );
+        ...(await statusOf(messageId)).timeline,
+        ...(await statusOf(otherId)).timeline,
+      ]
+        .map((e) => e.event)
+        .filter((e) => e === 'sms-grouped')
+    ).toHaveLength(1);
   }, 60_000);
 
   it('stores for a logged-out user, withdraws at logout, and delivers at the next login', async () => {

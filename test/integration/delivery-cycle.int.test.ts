@@ -20,6 +20,10 @@ beforeAll(async () => {
   system = await startLocalSystem({
     timeScale: TIME_SCALE,
     onCallPhoneNumbers: ['+10000000001'],
+    smsCountries: ['CN'],
+    // 1 s of policy time (50 ms here): each test's escalation pages on its
+    // own; the grouping has its tests in sms-limits.int.test.ts.
+    sms: { onCallWindowSeconds: 1 },
   });
 });
 
