@@ -61,16 +61,18 @@ export class DynamoHistoryRepository implements HistoryRepository {
 
   async delete(
     entry: Pick<HistoryEntry, 'userId' | 'messageId' | 'createdAt'>
-  ): Promise<void> {
-    await this.db.send(
+  ): Promise<boolean> {
+    const { Attributes } = await this.db.send(
       new DeleteCommand({
         TableName: this.tableName,
         Key: {
           userId: entry.userId,
           sortKey: sortKeyOf(entry),
         } satisfies KeyOf<'history'>,
+        ReturnValues: 'ALL_OLD',
       })
     );
+    return Attributes !== undefined;
   }
 
   async page(

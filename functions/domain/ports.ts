@@ -165,10 +165,10 @@ export interface HistoryPage {
 /** Each user's messages, newest first. */
 export interface HistoryRepository {
   add(entry: HistoryEntry): Promise<void>;
-  /** Erases one entry (nothing happens when there is none). */
+  /** Erases one entry; false when there was none. */
   delete(
     entry: Pick<HistoryEntry, 'userId' | 'messageId' | 'createdAt'>
-  ): Promise<void>;
+  ): Promise<boolean>;
   /** @throws InvalidCursorError when the cursor was not made by this store */
   page(userId: string, limit: number, cursor?: string): Promise<HistoryPage>;
 }

@@ -110,8 +110,10 @@ export const login = async (
       registrationId,
       {
         clearAlias: false,
-        why: `${userId} logged in on device ${registrationId}`,
-        storeReason: `${previous} lost device ${registrationId} to ${userId} and has no other session; kept until the next login`,
+        // The previous user's timeline does not name the new user: what is
+        // erased with one user must not stay in another's messages.
+        why: `another user logged in on device ${registrationId}`,
+        storeReason: `${previous} lost device ${registrationId} to another user and has no other session; kept until the next login`,
       },
       deps
     );

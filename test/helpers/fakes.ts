@@ -199,7 +199,7 @@ export class InMemoryHistory implements HistoryRepository {
 
   async delete(
     entry: Pick<HistoryEntry, 'userId' | 'messageId' | 'createdAt'>
-  ): Promise<void> {
+  ): Promise<boolean> {
     const at = this.entries.findIndex(
       (e) =>
         e.userId === entry.userId &&
@@ -207,6 +207,7 @@ export class InMemoryHistory implements HistoryRepository {
         e.createdAt === entry.createdAt
     );
     if (at >= 0) this.entries.splice(at, 1);
+    return at >= 0;
   }
 
   async page(

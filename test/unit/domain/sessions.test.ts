@@ -722,7 +722,7 @@ describe('logout withdrawing through the outbox', () => {
       expect.objectContaining({
         messageId: forB,
         pushKey: '1.1',
-        why: `user_c logged in on device ${RID_D}`,
+        why: `another user logged in on device ${RID_D}`,
         registrationId: RID_D,
       }),
     ]);

@@ -85,7 +85,9 @@ describe('names shared by the stacks and the functions', () => {
         | undefined;
       return spec?.AttributeName ? [spec.AttributeName] : [];
     });
-    expect(ttl).toEqual([TTL_ATTRIBUTE, TTL_ATTRIBUTE]);
+    // Every table with a TTL reads the one attribute the functions write.
+    expect(ttl.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(ttl)).toEqual(new Set([TTL_ATTRIBUTE]));
   });
 
   it('branches only on outcomes the Push step and actions CheckReport return', () => {

@@ -12,8 +12,18 @@ import { extractStateMachine } from '../../../local/engine/index.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 
+/** Templates by their context, each built once (a synth takes seconds). */
+const built = new Map<string, ReturnType<typeof build>>();
+
 /** The two templates of an app built with these CDK context values. */
 const synth = (context: Record<string, unknown> = {}) => {
+  const key = JSON.stringify(context);
+  const found = built.get(key) ?? build(context);
+  built.set(key, found);
+  return found;
+};
+
+const build = (context: Record<string, unknown>) => {
   const { service, data } = buildApp(
     new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } })
   );
@@ -107,7 +117,7 @@ describe('privacy settings (getConfig)', () => {
   });
 });
 
-describe('what the logs and traces carry', () => {
+describe('what the logs and traces carry', { timeout: 120_000 }, () => {
   it('logs the state machine at the configured level, errors without execution data by default', () => {
     // Act
     const byDefault = synth().service;
@@ -217,7 +227,7 @@ describe('what the logs and traces carry', () => {
   });
 });
 
-describe('how long messages are kept', () => {
+describe('how long messages are kept', { timeout: 120_000 }, () => {
   it('expires messages and history by DynamoDB TTL, as the offline store and the outbox', () => {
     // Act
     const tables = resourcesOf(synth().data, 'AWS::DynamoDB::Table').map(

@@ -261,9 +261,14 @@ describe('ServiceStack functions', () => {
         expect(JSON.stringify(target)).not.toContain('*');
       }
     }
-    // The Push step ends its own wait; the ACK ends the wait of the step.
+    // The Push step ends its own wait; the ACK ends the wait of the step,
+    // and erasing a user the waits of their running deliveries.
     expect([...endingWaits].sort()).toEqual(
-      [functionId('PushFunction'), functionId('AckMessageFunction')].sort()
+      [
+        functionId('PushFunction'),
+        functionId('AckMessageFunction'),
+        functionId('EraseUserFunction'),
+      ].sort()
     );
     expect(statesActionsOf(functionId('GetMessageFunction'))).toEqual([]);
     // Only the Push step asks whether its own wait still runs.
@@ -489,6 +494,7 @@ const BACKEND_ROUTES = [
   'GET /v1/users/{userId}/messages',
   'POST /v1/sessions',
   'DELETE /v1/sessions/{userId}/{registrationId}',
+  'DELETE /v1/users/{userId}',
 ];
 /** The properties of the API's one stage. */
 const stageProps = () => {
@@ -617,7 +623,7 @@ describe('ServiceStack API', () => {
       .map(([id]) => id);
 
     // Assess
-    expect(routeIds).toHaveLength(6);
+    expect(routeIds).toHaveLength(7);
     expect(stage.DependsOn).toEqual(expect.arrayContaining(routeIds));
   });
 
@@ -1052,7 +1058,9 @@ describe('ServiceStack alarms and their topics', () => {
       // A route without a 429 in the period counts as 0.
       expect(expression?.Expression).toContain(`FILL(${m.Id}, 0)`);
     }
-    expect(expression?.Expression?.split('+')).toHaveLength(5);
+    expect(expression?.Expression?.split('+')).toHaveLength(
+      BACKEND_ROUTES.length
+    );
     expect(expression?.ReturnData).toBe(true);
   });
 
