@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import type { PushOutcome } from '../shared/names.ts';
+import { storedItemOf } from './dispatch.ts';
 import type { JPushPort } from './jpush.ts';
 import { type Message, UserId } from './message.ts';
 import type {
@@ -107,6 +108,11 @@ export const eraseUser = async (
       await deps.outbox.delete(message.messageId, key);
     }
     if (await deps.messages.delete(message.messageId)) messages++;
+    if (message.to !== userId) {
+      // A chat the user sent may wait in the recipient's offline store.
+      const { userId: to, storedKey } = storedItemOf(message, message.delivery);
+      await deps.offline.delete(to, storedKey);
+    }
     const other = message.to === userId ? message.from : message.to;
     if (
       other !== undefined &&
@@ -127,7 +133,10 @@ export const eraseUser = async (
   const stored = await deps.offline.list(userId);
   for (const item of stored) {
     // Stored messages are in the history too; one that is not goes here.
-    if (await deps.messages.delete(item.messageId)) messages++;
+    const left = await deps.messages.getFields(item.messageId, ['to']);
+    if (left?.to === userId && (await deps.messages.delete(item.messageId))) {
+      messages++;
+    }
     await deps.offline.delete(userId, item.storedKey);
   }
 

@@ -267,6 +267,10 @@ const routes: Record<string, fc.Arbitrary<Request>> = {
       method: 'DELETE',
       path: `/v1/sessions/${user}/${rid}`,
     })),
+  'DELETE /v1/users/{userId}': segment.map((user) => ({
+    method: 'DELETE',
+    path: `/v1/users/${user}`,
+  })),
 };
 
 describe(`the API under crafted input (${RUNS} requests per route, seed ${SEED})`, () => {
