@@ -333,6 +333,65 @@ describe('the synthesized bundles, run as Lambda runs them', () => {
     expect(['stored', 'sending']).toContain(status);
   }, 60_000);
 
+  it('erases a user: the running delivery ends, their sessions, messages and alias go', async () => {
+    // Prepare: a user on a phone of their own, a message waiting for its
+    // ACK, and a chat to the first user, who has no session (stored).
+    const erased = newUserId('bundle');
+    const own = newRegistrationId();
+    system.simulator.setDevice(own, { platform: 'android', online: true });
+    await system.api('POST', '/v1/sessions', {
+      userId: erased,
+      registrationId: own,
+      platform: 'android',
+    });
+    const waiting = await system.api('POST', '/v1/messages', {
+      to: erased,
+      body: 'Never acknowledged',
+      policy: { intervalSeconds: 60, maxAttempts: 2 },
+    });
+    const messageId = String(waiting.json.messageId);
+    await eventually(
+      () =>
+        system.simulator
+          .getDevice(own)
+          ?.received.find((p) => p.extras.messageId === messageId),
+      'the push to reach the phone'
+    );
+    await system.api('POST', '/v1/messages', {
+      to: user,
+      from: erased,
+      body: 'See you',
+    });
+
+    // Act
+    const res = await system.api('DELETE', `/v1/users/${erased}`);
+
+    // Assess
+    expect(res).toMatchObject({
+      status: 200,
+      json: {
+        userId: erased,
+        messages: 2,
+        sessions: 1,
+        deliveriesStopped: 1,
+        alias: 'cleared',
+      },
+    });
+    expect((await system.api('GET', `/v1/messages/${messageId}`)).status).toBe(
+      404
+    );
+    expect(system.simulator.getDevice(own)?.alias ?? '').toBe('');
+    await eventually(
+      () =>
+        system.stateMachine
+          .listExecutions({ statusFilter: 'SUCCEEDED' })
+          .some((e) => e.name === messageId)
+          ? true
+          : undefined,
+      'the delivery to end'
+    );
+  }, 60_000);
+
   it('signs every call with the credentials Lambda puts in the environment, carrying no other credential source', () => {
     // The cycle above ran each bundle with only AWS_ACCESS_KEY_ID,
     // AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; the loopback endpoint
@@ -400,6 +459,8 @@ const NOT_REACHED_BY_THE_CYCLE: Record<string, string> = {
   'PushFunction states:SendTaskHeartbeat PushDelivery':
     'a try of the Push step takes over an attempt another try recorded',
   'WithdrawSweeperFunction dynamodb:GetItem PacingTable':
+    "the shared pacing reads the window when a reservation's condition fails",
+  'EraseUserFunction dynamodb:GetItem PacingTable':
     "the shared pacing reads the window when a reservation's condition fails",
   'LogoutFunction dynamodb:GetItem PacingTable':
     "the shared pacing reads the window when a reservation's condition fails",
