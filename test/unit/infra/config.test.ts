@@ -14,6 +14,7 @@ describe('getConfig: the API settings', () => {
     expect(api).toEqual({
       ackThrottle: { rateLimit: 100, burstLimit: 200 },
       backendThrottle: { rateLimit: 200, burstLimit: 400 },
+      ackRequiresDevice: true,
       alarms: { ackClientErrors: 100, ackThrottled: 100, backendThrottled: 10 },
     });
   });
@@ -28,12 +29,14 @@ describe('getConfig: the API settings', () => {
       ackClientErrorsAlarmThreshold: '50',
       ackThrottledAlarmThreshold: 20,
       backendThrottledAlarmThreshold: '1',
+      ackRequiresDevice: 'false',
     });
 
     // Assess
     expect(api).toEqual({
       ackThrottle: { rateLimit: 12.5, burstLimit: 25 },
       backendThrottle: { rateLimit: 300, burstLimit: 0 },
+      ackRequiresDevice: false,
       alarms: { ackClientErrors: 50, ackThrottled: 20, backendThrottled: 1 },
     });
   });
