@@ -680,6 +680,7 @@ describe('Escalate step', () => {
       outcome: 'escalated',
       sent: ['onCall', 'recipient'],
       failed: [],
+      suppressed: [],
     });
     expect(deps.sms.sent.map((m) => m.to)).toEqual([
       'on-call',

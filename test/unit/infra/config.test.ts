@@ -96,3 +96,57 @@ describe('getConfig: the API settings', () => {
     expect(act).toThrow(message);
   });
 });
+
+describe('getConfig: the SMS limits', () => {
+  it('defaults to 5 an hour per number, 1000 a day, 5-minute on-call windows without the title, and the on-call numbers\u2019 countries', () => {
+    // Act
+    const { sms } = configWith({
+      onCallPhoneNumbers: '+8613800000100,+14165550100,+15555550100',
+    });
+
+    // Assess: +1 555 01xx is no country's number, so it adds none.
+    expect(sms).toEqual({
+      perNumberPerHour: 5,
+      dailyCap: 1000,
+      countries: ['CN', 'CA'],
+      onCallWindowSeconds: 300,
+      onCallIncludesTitle: false,
+      suppressedAlarmThreshold: 1,
+    });
+  });
+
+  it('reads the countries as codes in any case, or none', () => {
+    // Act
+    const some = configWith({ smsCountries: 'cn, US ,cn' }).sms.countries;
+    const none = configWith({
+      onCallPhoneNumbers: '+8613800000100',
+      smsCountries: 'none',
+    }).sms.countries;
+
+    // Assess
+    expect(some).toEqual(['CN', 'US']);
+    expect(none).toEqual([]);
+  });
+
+  it.each([
+    [
+      { smsCountries: 'CN,XX,China' },
+      'smsCountries: XX, CHINA are not country codes (ISO 3166-1 alpha-2, like CN or US)',
+    ],
+    [
+      { smsDailyCap: '-1' },
+      'smsDailyCap: "-1" is not a whole number of at least 0',
+    ],
+    [
+      { onCallWindowSeconds: 0 },
+      'onCallWindowSeconds: 0 is not a whole number of at least 1',
+    ],
+    [
+      { onCallSmsIncludesTitle: 'yes' },
+      'onCallSmsIncludesTitle: "yes" is not true or false',
+    ],
+  ])('refuses %o with a message naming the setting', (context, message) => {
+    // Act / Assess
+    expect(() => configWith(context)).toThrow(message);
+  });
+});

@@ -3,6 +3,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  ENV,
   METRIC,
   METRICS_NAMESPACE,
   SERVICE_NAME,
@@ -723,31 +724,41 @@ describe('ServiceStack alarms and their topics', () => {
     return arns.map(render).sort();
   };
 
-  it('lets the Escalate function use the on-call topic key for publishing, and no other key', () => {
-    // Prepare
-    const key = keyOf(topicId('OnCallTopic'));
+  it.each(['EscalateFunction', 'OnCallSummaryFunction'])(
+    'lets the %s use the on-call topic key for publishing, and no other key',
+    (name) => {
+      // Prepare
+      const key = keyOf(topicId('OnCallTopic'));
+      const pagers = [
+        functionId('EscalateFunction'),
+        functionId('OnCallSummaryFunction'),
+      ];
 
-    // Act
-    const kms = statementsOf(functionId('EscalateFunction')).filter((s) =>
-      actionsOf([s]).some((a) => a.startsWith('kms:'))
-    );
-    const othersOnTheKey = functionIds()
-      .filter((id) => id !== functionId('EscalateFunction'))
-      .filter((id) => JSON.stringify(statementsOf(id)).includes(`"${key}"`));
+      // Act
+      const kms = statementsOf(functionId(name)).filter((s) =>
+        actionsOf([s]).some((a) => a.startsWith('kms:'))
+      );
+      const othersOnTheKey = functionIds()
+        .filter((id) => !pagers.includes(id))
+        .filter((id) => JSON.stringify(statementsOf(id)).includes(`"${key}"`));
 
-    // Assess
-    expect(kms).toEqual([
-      {
-        Effect: 'Allow',
-        Action: expect.arrayContaining(['kms:GenerateDataKey*', 'kms:Decrypt']),
-        Resource: { 'Fn::GetAtt': [key, 'Arn'] },
-      },
-    ]);
-    expect(actionsOf(kms).sort()).toEqual(
-      ['kms:Decrypt', 'kms:GenerateDataKey*'].sort()
-    );
-    expect(othersOnTheKey).toEqual([]);
-  });
+      // Assess
+      expect(kms).toEqual([
+        {
+          Effect: 'Allow',
+          Action: expect.arrayContaining([
+            'kms:GenerateDataKey*',
+            'kms:Decrypt',
+          ]),
+          Resource: { 'Fn::GetAtt': [key, 'Arn'] },
+        },
+      ]);
+      expect(actionsOf(kms).sort()).toEqual(
+        ['kms:Decrypt', 'kms:GenerateDataKey*'].sort()
+      );
+      expect(othersOnTheKey).toEqual([]);
+    }
+  );
 
   it('gives the state machine role no sns:Publish and no KMS: the Escalate function sends the SMS', () => {
     // Prepare
@@ -839,7 +850,7 @@ describe('ServiceStack alarms and their topics', () => {
     const names = alarms().map((a) => a.Properties.AlarmName);
 
     // Assess
-    expect(names.length).toBe(9);
+    expect(names.length).toBe(10);
     for (const name of names) {
       expect(name).toMatch(/^PushDelivery-[A-Za-z]+-dev$/);
     }
@@ -871,6 +882,7 @@ describe('ServiceStack alarms and their topics', () => {
       'PushDelivery-AckThrottled-dev',
       'PushDelivery-BackendThrottled-dev',
       'PushDelivery-SmsFailed-dev',
+      'PushDelivery-SmsSuppressed-dev',
       'PushDelivery-SmsUndelivered-dev',
     ]);
     expect(alarmsNotifying(onCall)).not.toContain('PushDelivery-SmsFailed-dev');
@@ -922,6 +934,7 @@ describe('ServiceStack alarms and their topics', () => {
       [
         METRIC.MessageFailed,
         METRIC.EscalationSmsFailed,
+        METRIC.SmsSuppressed,
         METRIC.ApiRequestThrottled,
       ].sort()
     );
@@ -1111,6 +1124,157 @@ describe('ServiceStack alarms and their topics', () => {
       'PushDelivery-AckThrottled-dev': 12,
       'PushDelivery-BackendThrottled-dev': 13,
       'PushDelivery-ApiServerErrors-dev': 1,
+    });
+  });
+});
+
+describe('ServiceStack SMS limits and on-call grouping', () => {
+  const envOf = (name: string) =>
+    (
+      propsOf(functionId(name)).Environment as {
+        Variables: Record<string, unknown>;
+      }
+    ).Variables;
+
+  it('gives the Escalate and on-call summary functions the documented limits, and send the allowed countries', () => {
+    // Act
+    const escalate = envOf('EscalateFunction');
+    const summary = envOf('OnCallSummaryFunction');
+    const send = envOf('SendMessageFunction');
+
+    // Assess
+    for (const env of [escalate, summary]) {
+      expect(env).toMatchObject({
+        [ENV.smsPerNumberPerHour]: '5',
+        [ENV.smsDailyCap]: '1000',
+        [ENV.onCallWindowSeconds]: '300',
+        [ENV.onCallSmsIncludesTitle]: 'false',
+        [ENV.smsLimitsTable]: expect.anything(),
+        [ENV.onCallTopicArn]: expect.anything(),
+      });
+    }
+    // No on-call numbers in the default context: no country.
+    expect(send[ENV.smsCountries]).toBe('');
+    expect(send[ENV.smsDailyCap]).toBeUndefined();
+  });
+
+  it('takes the limits and the countries from the CDK context, the countries by default from the on-call numbers', () => {
+    // Prepare
+    const build = (context: Record<string, unknown>) => {
+      const { service } = buildApp(
+        new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } })
+      );
+      const all = Template.fromStack(service).toJSON().Resources as Record<
+        string,
+        Resource
+      >;
+      const env = (name: string) =>
+        (
+          Object.entries(all).find(
+            ([id, r]) =>
+              r.Type === 'AWS::Lambda::Function' && id.startsWith(name)
+          )?.[1]?.Properties.Environment as {
+            Variables: Record<string, unknown>;
+          }
+        )?.Variables ?? {};
+      return {
+        escalate: env('EscalateFunction'),
+        send: env('SendMessageFunction'),
+      };
+    };
+
+    // Act
+    const fromNumbers = build({
+      onCallPhoneNumbers: '+8613800000100,+12025550100,+8613900000100',
+    });
+    const set = build({
+      onCallPhoneNumbers: '+8613800000100',
+      smsCountries: 'us, gb',
+      smsPerNumberPerHour: '2',
+      smsDailyCap: 50,
+      onCallWindowSeconds: '120',
+      onCallSmsIncludesTitle: 'true',
+    });
+
+    // Assess
+    expect(fromNumbers.send[ENV.smsCountries]).toBe('CN,US');
+    expect(set.send[ENV.smsCountries]).toBe('US,GB');
+    expect(set.escalate).toMatchObject({
+      [ENV.smsPerNumberPerHour]: '2',
+      [ENV.smsDailyCap]: '50',
+      [ENV.onCallWindowSeconds]: '120',
+      [ENV.onCallSmsIncludesTitle]: 'true',
+    });
+  });
+
+  it('runs the on-call summary every minute', () => {
+    // Act
+    const rules = Object.values(resources).filter(
+      (r) =>
+        r.Type === 'AWS::Events::Rule' &&
+        JSON.stringify(r.Properties.Targets).includes(
+          functionId('OnCallSummaryFunction')
+        )
+    );
+
+    // Assess
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.Properties.ScheduleExpression).toBe('rate(1 minute)');
+  });
+
+  it('lets the on-call summary only query and update the SMS limits table, and the Escalate function also read and put there', () => {
+    // Act
+    const dynamo = (name: string) =>
+      actionsOf(statementsOf(functionId(name)))
+        .filter((a) => a.startsWith('dynamodb:'))
+        .sort();
+
+    // Assess
+    expect(dynamo('OnCallSummaryFunction')).toEqual([
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
+    expect(dynamo('EscalateFunction')).toEqual(
+      [
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:UpdateItem',
+      ].sort()
+    );
+  });
+
+  it('keeps the SMS limits table with a TTL and no point-in-time recovery', () => {
+    // Assess
+    dataTemplate.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'scope', KeyType: 'HASH' },
+        { AttributeName: 'slot', KeyType: 'RANGE' },
+      ],
+      TimeToLiveSpecification: {
+        AttributeName: 'expiresAtEpoch',
+        Enabled: true,
+      },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: false },
+    });
+  });
+
+  it('alarms the ops topic from the first SMS a limit held back', () => {
+    // Act
+    const alarm = Object.values(resources).find(
+      (r) =>
+        r.Type === 'AWS::CloudWatch::Alarm' &&
+        r.Properties.AlarmName === 'PushDelivery-SmsSuppressed-dev'
+    );
+
+    // Assess
+    expect(alarm?.Properties).toMatchObject({
+      MetricName: METRIC.SmsSuppressed,
+      Namespace: METRICS_NAMESPACE,
+      Dimensions: [{ Name: 'service', Value: SERVICE_NAME }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      AlarmActions: [{ Ref: expect.stringMatching(/^OpsTopic/) }],
     });
   });
 });
