@@ -26,7 +26,7 @@ const EscalateEvent = z.object({
  */
 export const createHandler =
   (deps: EscalateDeps) =>
-  async (event: unknown): Promise<EscalateResult> => {
+  async (event: unknown): Promise<EscalateOutput> => {
     const input = EscalateEvent.parse(event);
     logger.appendKeys({ messageId: input.messageId, attempt: input.attempt });
     const result = await escalate(input, deps);
@@ -62,8 +62,23 @@ export const createHandler =
         result.failed.length
       );
     }
-    return result;
+    // What Step Functions keeps in the execution history: channels and
+    // limits, not the SNS errors (which may quote a number).
+    return {
+      outcome: result.outcome,
+      sent: result.sent,
+      failed: result.failed.map((f) => f.channel),
+      suppressed: result.suppressed,
+      ...(result.groupedIn === undefined
+        ? {}
+        : { groupedIn: result.groupedIn }),
+    };
   };
+
+/** The Escalate step's result, as the execution history keeps it. */
+export type EscalateOutput = Omit<EscalateResult, 'failed'> & {
+  readonly failed: EscalateResult['failed'][number]['channel'][];
+};
 
 /** The Lambda entry point. */
 export const handler = lambdaHandler(

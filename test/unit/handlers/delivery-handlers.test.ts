@@ -689,6 +689,34 @@ describe('Escalate step', () => {
     expect((await deps.messages.get(messageId))?.status).toBe('escalated');
   });
 
+  it('returns the failed channels without the SNS error, which the execution history would keep', async () => {
+    // Prepare
+    const { deps, messageId } = await prepareAccepted({
+      escalation: { onCall: false, smsTo: '+8613800000000' },
+    });
+    deps.sms.failingTo.add('+8613800000000');
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+
+    // Act
+    const running = createEscalateHandler(deps)({
+      messageId,
+      delivery: 1,
+      attempt: 3,
+    });
+    await vi.runAllTimersAsync();
+    const result = await running;
+    vi.useRealTimers();
+
+    // Assess
+    expect(result).toEqual({
+      outcome: 'escalated',
+      sent: [],
+      failed: ['recipient'],
+      suppressed: [],
+    });
+    expect(JSON.stringify(result)).not.toContain('Simulated SNS failure');
+  });
+
   it('rejects a malformed event without sending anything', async () => {
     // Prepare
     const deps = appDeps();
