@@ -312,7 +312,10 @@ const scenarios: Array<[string, () => Promise<void>]> = [
         (x) =>
           (TERMINAL.includes(x.status) && x.status !== 'escalated') ||
           (x.status === 'escalated' &&
-            events(x, 'sms-sent').length + events(x, 'sms-failed').length >= 2),
+            events(x, 'sms-sent').length +
+              events(x, 'sms-grouped').length +
+              events(x, 'sms-failed').length >=
+              2),
         'the escalation SMS',
         { count: 0 }
       );
@@ -333,10 +336,21 @@ const scenarios: Array<[string, () => Promise<void>]> = [
       for (const s of ours) {
         console.log(`        SMS to ${s.to}: "${s.text}"`);
       }
+      // A run within the on-call window of an earlier escalation (a second
+      // demo within 5 minutes) joins that window's summary instead of paging.
+      const grouped = events(m, 'sms-grouped')[0];
+      if (grouped) {
+        console.log(`        on-call: ${grouped.detail}`);
+      }
       check(
         ours.some((s) => s.to === smsTo) &&
-          ours.some((s) => s.to !== smsTo && s.text.includes(sent.messageId)),
-        `one SMS to the recipient (${smsTo}) and one to on-call`
+          (grouped !== undefined ||
+            ours.some(
+              (s) => s.to !== smsTo && s.text.includes(sent.messageId)
+            )),
+        grouped
+          ? `one SMS to the recipient (${smsTo}); on-call gets the window's summary`
+          : `one SMS to the recipient (${smsTo}) and one to on-call`
       );
     },
   ],
