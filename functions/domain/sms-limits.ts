@@ -38,7 +38,12 @@ export const SMS_DEFAULTS = {
   onCallIncludesTitle: false,
 } as const satisfies SmsSettings;
 
-const COUNTRIES: ReadonlySet<string> = new Set(getCountries());
+/** The ISO 3166-1 alpha-2 codes libphonenumber knows, on first use. */
+let countries: ReadonlySet<string> | undefined;
+const isCountry = (code: string) => {
+  countries ??= new Set(getCountries());
+  return countries.has(code);
+};
 
 /**
  * The ISO 3166-1 alpha-2 country of a phone number, from its calling code
@@ -70,7 +75,7 @@ export const parseCountries = (text: string): string[] => {
     .split(',')
     .map((c) => c.trim().toUpperCase())
     .filter((c) => c !== '');
-  const unknown = codes.filter((c) => !COUNTRIES.has(c));
+  const unknown = codes.filter((c) => !isCountry(c));
   if (unknown.length > 0) {
     throw new Error(
       `smsCountries: ${unknown.join(', ')} ${unknown.length === 1 ? 'is not a country code' : 'are not country codes'} (ISO 3166-1 alpha-2, like CN or US)`
