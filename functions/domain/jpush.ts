@@ -38,6 +38,8 @@ export interface PushPayload {
       readonly alert: string | { title?: string; body: string };
       readonly sound?: string;
       readonly 'content-available'?: boolean;
+      /** iOS runs the app's Notification Service Extension on it (it ACKs). */
+      readonly 'mutable-content'?: boolean;
       readonly extras?: Record<string, unknown>;
     };
   };

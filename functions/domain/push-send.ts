@@ -12,8 +12,10 @@ import type { Clock, MessageRepository, SigningKeySource } from './ports.ts';
 /**
  * The JPush push object for a recorded push. Extras carry what the app
  * needs: `messageId` (to ACK and de-duplicate), `ackToken`, and `to` (to drop
- * a push that is not for the user now logged in). Built only from the
- * message and the record, so sending a record again sends the same push.
+ * a push that is not for the user now logged in). iOS notifications carry
+ * `mutable-content`, so the app's Notification Service Extension can ACK,
+ * and `apns_collapse_id`. Built only from the message and the record, so
+ * sending a record again sends the same push.
  */
 export const buildPushPayload = (
   message: Message,
@@ -53,6 +55,10 @@ export const buildPushPayload = (
                   ? message.body
                   : { title: message.title, body: message.body },
               sound: 'default',
+              // iOS runs the app's Notification Service Extension before it
+              // shows the notification, so the extension ACKs it even when
+              // the app is not running and the user never opens it.
+              'mutable-content': true,
               extras,
             },
           }

@@ -158,6 +158,47 @@ describe('runPushAttempt', () => {
     expect(deps.jpush.pushes[0]?.options?.apns_collapse_id).toBe(messageId);
   });
 
+  it('sets mutable-content on iOS so the Notification Service Extension can ACK, and keeps the collapse id on every attempt', async () => {
+    // Prepare
+    const { deps, messageId, push } = await prepare({
+      sessions: [session(ANDROID_RID), session(IOS_RID, 'ios')],
+    });
+    await push(1);
+    deps.clock.advance(60_000);
+
+    // Act
+    await push(2, 'task-token-attempt-2');
+
+    // Assess
+    expect(deps.jpush.pushes).toHaveLength(2);
+    for (const payload of deps.jpush.pushes) {
+      expect(payload.notification?.ios).toMatchObject({
+        'mutable-content': true,
+        sound: 'default',
+        extras: { messageId, ackToken: expect.any(String) },
+      });
+      expect(payload.options?.apns_collapse_id).toBe(messageId);
+    }
+    // Android has no such flag: its receiver runs the app's code.
+    expect(deps.jpush.pushes[0]?.notification?.android).not.toHaveProperty(
+      'mutable-content'
+    );
+  });
+
+  it('leaves mutable-content and the collapse id out of a push to Android only', async () => {
+    // Prepare
+    const { deps, push } = await prepare();
+
+    // Act
+    await push();
+
+    // Assess
+    const payload = deps.jpush.pushes[0];
+    expect(payload?.platform).toEqual(['android']);
+    expect(payload?.notification?.ios).toBeUndefined();
+    expect(payload?.options).not.toHaveProperty('apns_collapse_id');
+  });
+
   it('asks JPush to keep the push no longer than the message lives', async () => {
     // Prepare
     const { deps, push } = await prepare({ expiresInSeconds: 600 });
