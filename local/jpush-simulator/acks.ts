@@ -1,5 +1,8 @@
 /**
- * The app's ACKs from `autoAck` devices: after the device's delay, a POST of
+ * The app's ACKs from `autoAck` devices (not for a notification that came
+ * through a vendor's channel) and from iOS devices with a Notification
+ * Service Extension (`extension`, for a notification with
+ * `mutable-content`): after the device's delay, a POST of
  * `{"token", "registrationId"}` (the push's ACK token and the device's own
  * registration id, as a real app sends them) to
  * `${ackBaseUrl}/v1/messages/{messageId}/ack`.

@@ -16,6 +16,8 @@ const DeviceSettingsSchema = z.strictObject({
   ackDelayMs: z.number().int().min(0).max(3_600_000).optional(),
   dropRate: z.number().min(0).max(1).optional(),
   platform: z.enum(['android', 'ios']).optional(),
+  extension: z.boolean().optional(),
+  vendorChannel: z.boolean().optional(),
 });
 
 const json = (status: number, value: unknown): Reply => ({

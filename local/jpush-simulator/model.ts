@@ -78,6 +78,10 @@ interface Device {
   autoAck: boolean;
   ackDelayMs: number;
   dropRate: number;
+  /** iOS: a Notification Service Extension ACKs notifications. */
+  extension: boolean;
+  /** Android: notifications come through the vendor's channel. */
+  vendorChannel: boolean;
   received: ReceivedPush[];
   queue: QueueItem[];
 }
@@ -85,8 +89,16 @@ interface Device {
 interface Target {
   platform: 'android' | 'ios';
   kind: PushContent['kind'];
+  /** An Android notification through the vendor's channel (§3.2). */
+  vendor: boolean;
   outcome: Outcome;
 }
+
+/** Whether a push reaches an Android device through the vendor's channel. */
+const viaVendor = (device: Device, content: PushContent): boolean =>
+  device.platform === 'android' &&
+  device.vendorChannel &&
+  content.kind === 'notification';
 
 interface MessageRecord {
   msgId: string;
@@ -173,6 +185,20 @@ export class SimulatorModel {
     }
     checkSettings(settings);
     let device = this.#devices.get(registrationId);
+    const platform = settings.platform ?? device?.platform ?? 'android';
+    if ((settings.extension ?? device?.extension) && platform !== 'ios') {
+      throw new SimulatorValidationError(
+        'extension (a Notification Service Extension) is for iOS devices only'
+      );
+    }
+    if (
+      (settings.vendorChannel ?? device?.vendorChannel) &&
+      platform !== 'android'
+    ) {
+      throw new SimulatorValidationError(
+        'vendorChannel is for Android devices only'
+      );
+    }
     const wasOnline = device?.online ?? false;
     if (!device) {
       device = {
@@ -185,6 +211,8 @@ export class SimulatorModel {
         autoAck: false,
         ackDelayMs: 0,
         dropRate: 0,
+        extension: false,
+        vendorChannel: false,
         received: [],
         queue: [],
       };
@@ -195,6 +223,8 @@ export class SimulatorModel {
     device.autoAck = settings.autoAck ?? device.autoAck;
     device.ackDelayMs = settings.ackDelayMs ?? device.ackDelayMs;
     device.dropRate = settings.dropRate ?? device.dropRate;
+    device.extension = settings.extension ?? device.extension;
+    device.vendorChannel = settings.vendorChannel ?? device.vendorChannel;
     if (device.online && !wasOnline) this.#drainQueue(device);
     return this.#state(device);
   }
@@ -266,6 +296,7 @@ export class SimulatorModel {
       record.targets.set(device.registrationId, {
         platform: device.platform,
         kind: content.kind,
+        vendor: viaVendor(device, content),
         outcome: 'queued',
       });
       this.#send(device, msgId, content, push, now);
@@ -365,14 +396,15 @@ export class SimulatorModel {
         ? targets.filter((t) => t.outcome === 'delivered').length
         : targets.length;
     };
-    const android = (t: Target) => t.platform === 'android';
+    const android = (t: Target) => t.platform === 'android' && !t.vendor;
+    const vendor = (t: Target) => t.platform === 'android' && t.vendor;
     const apns = (t: Target) => t.platform === 'ios' && t.kind !== 'message';
     const iosMsg = (t: Target) => t.platform === 'ios' && t.kind === 'message';
     return {
       msg_id: BigInt(msgId),
       jpush_received: count(android, true),
-      android_pns_sent: null,
-      android_pns_received: null,
+      android_pns_sent: count(vendor, false),
+      android_pns_received: count(vendor, true),
       ios_apns_sent: count(apns, false),
       ios_apns_received: count(apns, true),
       ios_msg_received: count(iosMsg, true),
@@ -619,6 +651,18 @@ export class SimulatorModel {
         if (overridden || collapsed) copy.replaced = true;
       }
     }
+    const vendor = viaVendor(device, content);
+    const target = this.#messages
+      .get(msgId)
+      ?.targets.get(device.registrationId);
+    if (target) target.vendor = vendor;
+    // iOS runs the Notification Service Extension on a notification with
+    // mutable-content before it shows it, the app running or not (§2.3).
+    const extension =
+      device.platform === 'ios' &&
+      device.extension &&
+      content.kind === 'notification' &&
+      content.mutableContent === true;
     const push: ReceivedPush = {
       msgId,
       ...(device.platform === 'ios' &&
@@ -626,6 +670,8 @@ export class SimulatorModel {
       replaces.collapseId !== undefined
         ? { collapseId: replaces.collapseId }
         : {}),
+      ...(extension ? { serviceExtension: true } : {}),
+      ...(vendor ? { vendorChannel: true } : {}),
       at: iso(this.#options.now()),
       ...(content.title === undefined ? {} : { title: content.title }),
       alert: content.alert,
@@ -675,6 +721,8 @@ export class SimulatorModel {
       autoAck: device.autoAck,
       ackDelayMs: device.ackDelayMs,
       dropRate: device.dropRate,
+      extension: device.extension,
+      vendorChannel: device.vendorChannel,
       received: structuredClone(device.received),
       queued: device.queue.length,
     };
@@ -690,6 +738,11 @@ const checkSettings = (settings: SimDeviceSettings): void => {
     fail('online must be a boolean');
   if (autoAck !== undefined && typeof autoAck !== 'boolean')
     fail('autoAck must be a boolean');
+  for (const flag of ['extension', 'vendorChannel'] as const) {
+    const value = settings[flag];
+    if (value !== undefined && typeof value !== 'boolean')
+      fail(`${flag} must be a boolean`);
+  }
   if (
     ackDelayMs !== undefined &&
     (typeof ackDelayMs !== 'number' ||

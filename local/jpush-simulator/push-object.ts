@@ -195,6 +195,11 @@ export interface PushContent {
   title?: string;
   alert: string;
   extras: Record<string, unknown>;
+  /**
+   * An iOS notification with `mutable-content: true`: iOS runs the app's
+   * Notification Service Extension on it before showing it (§2.3).
+   */
+  mutableContent?: true;
 }
 
 const missing = (what: string): ApiError =>
@@ -310,6 +315,12 @@ const validateNotification = (
       typeof block.alert === 'string' ||
       (name === 'ios' && isObject(block.alert));
     if (!ok) throw invalid(`notification.${name}.alert`);
+    for (const flag of ['content-available', 'mutable-content']) {
+      const set = block[flag];
+      if (name === 'ios' && set !== undefined && typeof set !== 'boolean') {
+        throw invalid(`notification.ios.${flag} must be a boolean`);
+      }
+    }
   }
   const hasTarget = [...platforms].some(
     (p) => alert !== undefined || value[p] !== undefined
@@ -483,6 +494,9 @@ export const contentFor = (
       alert,
       ...(title === undefined ? {} : { title }),
       extras: { ...(objectOr(block?.extras) ?? {}) },
+      ...(platform === 'ios' && block?.['mutable-content'] === true
+        ? { mutableContent: true as const }
+        : {}),
     };
   }
   const m = push.message;

@@ -158,7 +158,12 @@ export const createJPushSimulatorHandler = (
         }
       }
       const { messageId, ackToken } = push.extras;
-      if (device.autoAck && acks && typeof messageId === 'string') {
+      // Who ACKs: the Notification Service Extension (iOS, mutable-content),
+      // or the app's own code (autoAck), which never runs for a notification
+      // that came through a vendor's channel. One ACK either way.
+      const app = device.autoAck && push.vendorChannel !== true;
+      const ack = push.serviceExtension === true || app;
+      if (ack && acks && typeof messageId === 'string') {
         acks.schedule(
           messageId,
           ackToken,

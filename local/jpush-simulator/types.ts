@@ -80,7 +80,9 @@ export interface SimulatorOptions {
   /** Clock in ms, used for TTL expiry and dates. @default Date.now */
   now?: () => number;
   /**
-   * Base URL of the system's API. autoAck devices POST
+   * Base URL of the system's API. autoAck devices (but not those on a
+   * vendor channel) and iOS devices with an extension (for a notification
+   * with `mutable-content`) POST
    * `${ackBaseUrl}/v1/messages/${extras.messageId}/ack` with
    * `{"token": extras.ackToken, "registrationId": <the device's own>}`.
    * @default no ACKs are sent
@@ -111,6 +113,20 @@ export interface SimDeviceSettings {
   /** 0..1 probability that a push to this device is lost in the network. */
   dropRate?: number;
   platform?: 'android' | 'ios';
+  /**
+   * iOS only: the app has a Notification Service Extension that ACKs. A
+   * notification with `mutable-content` is ACKed when it arrives, whether
+   * or not the app runs or the user opens it (`autoAck` is the app itself).
+   */
+  extension?: boolean;
+  /**
+   * Android only: notifications arrive through the phone maker's channel
+   * (the app is not running): the system shows them, the app's code never
+   * runs, so nothing ACKs them, whatever `autoAck` says; the report counts
+   * them in `android_pns_sent` / `android_pns_received`, not in
+   * `jpush_received`.
+   */
+  vendorChannel?: boolean;
 }
 
 /** A push as a device received it. */
@@ -125,6 +141,10 @@ export interface ReceivedPush {
   withdrawn?: boolean;
   /** The APNs collapse id it was shown with (iOS notifications). */
   collapseId?: string;
+  /** true: the device's Notification Service Extension ran on it (iOS). */
+  serviceExtension?: boolean;
+  /** true: it came through the vendor's channel; no app code ran (Android). */
+  vendorChannel?: boolean;
   /**
    * true once a later notification replaced it in the tray: on Android one
    * whose `override_msg_id` is this msg_id, on iOS one with the same APNs
@@ -142,6 +162,10 @@ export interface SimDeviceState {
   autoAck: boolean;
   ackDelayMs: number;
   dropRate: number;
+  /** iOS: a Notification Service Extension ACKs what arrives. */
+  extension: boolean;
+  /** Android: notifications come through the vendor's channel, unACKed. */
+  vendorChannel: boolean;
   /** Oldest first. */
   received: ReceivedPush[];
   /** Offline queue length. */

@@ -282,6 +282,43 @@ describe('npm start (the local mode as a child process)', () => {
     await consoleLine('status', sent.messageId, 'sending → acknowledged');
   });
 
+  it("ends acknowledged by an iOS phone's Notification Service Extension: the app does not run and the notification is never opened", async () => {
+    // Prepare
+    const user = newUserId('ios');
+    const rid = newRegistrationId();
+    await phone(rid, {
+      platform: 'ios',
+      online: true,
+      autoAck: false,
+      extension: true,
+    });
+    await loginVia(system, user, rid, 'ios');
+
+    // Act
+    const sent = await send({
+      to: user,
+      body: 'Your parcel left the warehouse.',
+      policy: { intervalSeconds: 5, maxAttempts: 2 },
+    });
+    const message = await until(
+      sent.messageId,
+      (m) => m.status === 'acknowledged',
+      'acknowledged by the extension'
+    );
+
+    // Assess
+    expect(message.attempts).toBe(1);
+    expect(events(message, 'pushed')).toHaveLength(1);
+    expect(events(message, 'report')).toEqual([]);
+    const shown = await api(system, 'GET', `/local/devices/${rid}`);
+    expect(shown.json).toMatchObject({
+      platform: 'ios',
+      extension: true,
+      autoAck: false,
+      received: [{ serviceExtension: true, collapseId: sent.messageId }],
+    });
+  });
+
   it('escalates a message the phone never acknowledges after 2 attempts, with the SMS in /local/sms', async () => {
     // Prepare
     const user = newUserId('carol');

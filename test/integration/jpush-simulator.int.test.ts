@@ -523,6 +523,56 @@ describe('JPush simulator: pushing', () => {
       },
     ]);
   });
+
+  it("ACKs from an iOS device's extension for mutable-content, never from an Android device on a vendor channel", async () => {
+    // Prepare
+    const acks: string[] = [];
+    const ackServer: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        acks.push(`${req.url} ${body}`);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => ackServer.listen(0, '127.0.0.1', r));
+    const { port } = ackServer.address() as AddressInfo;
+    await start({ ackBaseUrl: `http://127.0.0.1:${port}` });
+    sim.setDevice('nse1', { platform: 'ios', extension: true });
+    sim.setDevice('ios1', { platform: 'ios' });
+    sim.setDevice('vendor1', { autoAck: true, vendorChannel: true });
+    const extras = (id: string) => ({ messageId: id, ackToken: `tok-${id}` });
+
+    // Act
+    await push({
+      platform: ['ios'],
+      audience: { registration_id: ['nse1', 'ios1'] },
+      notification: {
+        ios: { alert: 'a', 'mutable-content': true, extras: extras('m1') },
+      },
+    });
+    await push({
+      platform: ['ios'],
+      audience: { registration_id: ['nse1'] },
+      notification: { ios: { alert: 'b', extras: extras('m2') } },
+    });
+    const vendorMsgId = await push(
+      pushTo(['vendor1'], { notification: notification(extras('m3')) })
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await new Promise<void>((r) => ackServer.close(() => r()));
+
+    // Assess: only the extension ACKed, once; the app code of the vendor
+    // phone never ran.
+    expect(acks).toEqual([
+      '/v1/messages/m1/ack {"token":"tok-m1","registrationId":"nse1"}',
+    ]);
+    expect(sim.getDevice('vendor1')?.received).toMatchObject([
+      { msgId: vendorMsgId, vendorChannel: true },
+    ]);
+  });
 });
 
 describe('JPush simulator: report', () => {
@@ -580,6 +630,32 @@ describe('JPush simulator: report', () => {
     ]);
     expect(after.json).toMatchObject([{ ios_apns_received: 1 }]);
     expect(state.received[0]).toMatchObject({ title: 'T', alert: 'B' });
+  });
+
+  it('counts a vendor-channel phone in android_pns_sent and android_pns_received, and in the legacy android_received', async () => {
+    // Prepare
+    sim.setDevice('vendor1', { vendorChannel: true });
+    sim.setDevice('jpush1', {});
+
+    // Act
+    const vendorOnly = await push(pushTo(['vendor1']));
+    const both = await push(pushTo(['vendor1', 'jpush1']));
+    const detail = await call(
+      `/v3/received/detail?msg_ids=${vendorOnly},${both}`
+    );
+    const legacy = await call(`/v3/received?msg_ids=${vendorOnly},${both}`);
+    const status = await statusOf(vendorOnly, ['vendor1']);
+
+    // Assess
+    expect(detail.json).toMatchObject([
+      { jpush_received: null, android_pns_sent: 1, android_pns_received: 1 },
+      { jpush_received: 1, android_pns_sent: 1, android_pns_received: 1 },
+    ]);
+    expect(legacy.json).toMatchObject([
+      { android_received: 1 },
+      { android_received: 2 },
+    ]);
+    expect(status.json).toEqual({ vendor1: { status: 0 } });
   });
 
   it('rejects more than 100 msg_ids with 3002', async () => {
@@ -811,6 +887,8 @@ describe('JPush simulator: /local/devices controls', () => {
       autoAck: true,
       ackDelayMs: 5,
       dropRate: 0,
+      extension: false,
+      vendorChannel: false,
       received: [],
       queued: 0,
     });

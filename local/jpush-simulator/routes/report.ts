@@ -44,7 +44,11 @@ export const reportRoutes = (model: SimulatorModel, vip: boolean): Route[] => [
           // msg_id as a number, as observed (reference §3.1).
           return {
             msg_id: row.msg_id,
-            android_received: row.jpush_received,
+            // Android deliveries, vendor channels included.
+            android_received:
+              row.jpush_received === null && row.android_pns_received === null
+                ? null
+                : (row.jpush_received ?? 0) + (row.android_pns_received ?? 0),
             ios_apns_sent: row.ios_apns_sent,
             ios_apns_received: row.ios_apns_received,
             ios_msg_received: row.ios_msg_received,

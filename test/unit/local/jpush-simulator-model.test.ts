@@ -203,3 +203,116 @@ describe('SimulatorModel', () => {
     expect(model.listDevices()).toEqual([]);
   });
 });
+
+describe('SimulatorModel: how the app handles a push', () => {
+  const iosPush = (rids: string[], ios: Record<string, unknown> = {}) =>
+    validatePush({
+      platform: ['ios'],
+      audience: { registration_id: rids },
+      notification: {
+        ios: { alert: 'hello', extras: { messageId: 'm-1' }, ...ios },
+      },
+    });
+
+  it("runs an iOS device's Notification Service Extension on a notification with mutable-content, also after it was offline", () => {
+    // Prepare
+    const { model } = makeModel();
+    model.setDevice('nse1', { platform: 'ios', extension: true });
+    model.setDevice('nse2', {
+      platform: 'ios',
+      extension: true,
+      online: false,
+    });
+    model.setDevice('plain', { platform: 'ios' });
+
+    // Act
+    model.push(iosPush(['nse1', 'nse2', 'plain'], { 'mutable-content': true }));
+    model.push(iosPush(['nse1']));
+    const back = model.setDevice('nse2', { online: true });
+
+    // Assess
+    const nse1 = model.getDevice('nse1');
+    expect(nse1).toMatchObject({ extension: true, vendorChannel: false });
+    expect(nse1?.received.map((r) => r.serviceExtension)).toEqual([
+      true,
+      undefined,
+    ]);
+    expect(back.received[0]?.serviceExtension).toBe(true);
+    expect(model.getDevice('plain')?.received[0]).not.toHaveProperty(
+      'serviceExtension'
+    );
+  });
+
+  it("counts an Android vendor-channel device's notifications in android_pns_sent and android_pns_received, not in jpush_received", () => {
+    // Prepare
+    const { model } = makeModel();
+    model.setDevice('vendor1', { vendorChannel: true });
+    model.setDevice('vendor2', { vendorChannel: true, online: false });
+    model.setDevice('jpush1', {});
+
+    // Act
+    const both = model.push(pushTo(['vendor1', 'vendor2', 'jpush1']));
+    const before = model.receivedDetail(both.msgId);
+    model.setDevice('vendor2', { online: true });
+    const after = model.receivedDetail(both.msgId);
+    const vendorOnly = model.push(pushTo(['vendor1']));
+
+    // Assess
+    expect(before).toMatchObject({
+      jpush_received: 1,
+      android_pns_sent: 2,
+      android_pns_received: 1,
+    });
+    expect(after).toMatchObject({
+      jpush_received: 1,
+      android_pns_sent: 2,
+      android_pns_received: 2,
+    });
+    expect(model.receivedDetail(vendorOnly.msgId)).toMatchObject({
+      jpush_received: null,
+      android_pns_sent: 1,
+      android_pns_received: 1,
+    });
+    expect(model.messageStatus(vendorOnly.msgId, ['vendor1'])).toEqual({
+      vendor1: { status: 0 },
+    });
+    expect(model.getDevice('vendor1')?.received[0]?.vendorChannel).toBe(true);
+    expect(model.getDevice('jpush1')?.received[0]).not.toHaveProperty(
+      'vendorChannel'
+    );
+  });
+
+  it('keeps extension to iOS and vendorChannel to Android, as booleans', () => {
+    // Prepare
+    const { model } = makeModel();
+    model.setDevice('ios1', { platform: 'ios', extension: true });
+
+    // Act / Assess
+    expect(() => model.setDevice('and1', { extension: true })).toThrow(
+      /iOS devices only/
+    );
+    expect(() =>
+      model.setDevice('ios2', { platform: 'ios', vendorChannel: true })
+    ).toThrow(/Android devices only/);
+    expect(() => model.setDevice('ios1', { platform: 'android' })).toThrow(
+      /iOS devices only/
+    );
+    expect(() =>
+      model.setDevice('and1', { vendorChannel: 'yes' as unknown as boolean })
+    ).toThrow(SimulatorValidationError);
+    expect(model.listDevices().map((d) => d.registrationId)).toEqual(['ios1']);
+    expect(
+      model.setDevice('ios1', { platform: 'android', extension: false })
+    ).toMatchObject({ platform: 'android', extension: false });
+  });
+
+  it('refuses a mutable-content that is not a boolean with 1003', () => {
+    // Act
+    const error = apiErrorOf(() =>
+      iosPush(['ios1'], { 'mutable-content': 'yes' })
+    );
+
+    // Assess
+    expect([error.status, error.code]).toEqual([400, 1003]);
+  });
+});
