@@ -57,6 +57,10 @@ const ACKABLE: readonly MessageStatus[] = ['sending', 'received', 'stored'];
  * Idempotent: a repeated ACK changes nothing but ends the wait again, which
  * is harmless (Step Functions answers that the task has ended) and makes an
  * ACK retried after a failed callback finish the job.
+ * The ACK confirms under every `policy.confirmBy`, `report` included: it
+ * is the stronger evidence (the app ran and had the message, not only the
+ * phone). A message JPush's report already confirmed has `ackedAt`, so an
+ * ACK after that is a repeat and changes nothing.
  * A device the current delivery did not push to is refused even with the
  * right token: after an account switch the message is stored again and
  * delivered anew, and the phone its user left must not end that delivery.
@@ -92,9 +96,14 @@ export const acknowledge = async (
   }
   const at = deps.clock.now().toISOString();
   const acked = await deps.messages.update(message.messageId, {
-    set: { status: 'acknowledged', ackedAt: at },
+    set: { status: 'acknowledged', ackedAt: at, confirmedBy: 'ack' },
     timeline: [
-      { at, event: 'acknowledged', detail: 'the app confirmed receipt' },
+      {
+        at,
+        event: 'acknowledged',
+        detail: 'the app confirmed receipt',
+        confirmedBy: 'ack',
+      },
     ],
     when: { statusIn: ACKABLE, notAcked: true },
   });

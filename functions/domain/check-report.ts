@@ -5,7 +5,12 @@ import {
   type JPushPort,
   JPushRejectedError,
 } from './jpush.ts';
-import { attemptKey, type Message, type PushRecord } from './message.ts';
+import {
+  attemptKey,
+  type Message,
+  type PushRecord,
+  reportConfirms,
+} from './message.ts';
 import type { Clock, MessageRepository, ReportModeMemory } from './ports.ts';
 import { jpushDate } from './push-attempt.ts';
 
@@ -47,8 +52,9 @@ export interface CheckReportDeps {
 }
 
 /**
- * What the check reads of a message (a projection): its state and its
- * pushes, never its content, its recipient or its phone number.
+ * What the check reads of a message (a projection): its state, its pushes
+ * and its policy (what confirms it), never its content, its recipient or
+ * its phone number.
  */
 const CHECK_FIELDS = [
   'messageId',
@@ -58,6 +64,7 @@ const CHECK_FIELDS = [
   'attempts',
   'pushes',
   'expiresAt',
+  'policy',
 ] as const satisfies readonly (keyof Message)[];
 
 /** A message as the check reads it. */
@@ -84,9 +91,15 @@ const STATUS_TEXT: Record<number, string> = {
  * Report API whether the attempt's push reached each device, and record the
  * devices that have it (they are not pushed again)  4. decide: push again
  * while attempts are left, else escalate.
+ * Under `policy.confirmBy` `report` or `ackOrReport`, a report that a
+ * device got the push confirms the message: it ends `acknowledged` with
+ * `confirmedBy: "report"` (and its `acknowledged` event says so), and the
+ * cycle ends as after an ACK. Under `ack` (the default) the report only
+ * spares the devices that have it a new push.
  * Apps without the VIP status API fall back to the delivery counters of
  * `/v3/received/detail` (all devices count as delivered only when the
- * counters, vendor channels included, cover them all); that is remembered
+ * counters, vendor channels included, cover them all, so under `report`
+ * the counters confirm only then); that is remembered
  * for an hour. A Report API that fails or is rate-limited does not stop the
  * cycle: the decision is then made on the ACK alone.
  */
@@ -218,7 +231,11 @@ const askReport = async (
   input: CheckReportInput,
   push: PushRecord,
   deps: CheckReportDeps
-): Promise<{ delivered: string[]; pending: string[]; message?: Message }> => {
+): Promise<{
+  delivered: string[];
+  pending: string[];
+  message?: CheckedMessage;
+}> => {
   const msgId = push.jpushMsgId as string;
   const targets = push.registrationIds;
   const at = deps.clock.now().toISOString();
@@ -250,22 +267,29 @@ const askReport = async (
   const detail = targets
     .map((rid) => `${rid}: ${STATUS_TEXT[statuses[rid] ?? -1] ?? 'unknown'}`)
     .join(', ');
-  let updated = await deps.messages.update(message.messageId, {
-    putInMap: delivered.map((rid) => ({
-      map: 'deliveredTo' as const,
-      key: rid,
-      value: at,
-    })),
-    timeline: [
-      {
-        at,
-        event: 'report',
-        detail: `attempt ${input.attempt}, JPush msg_id ${msgId}: delivered to ${delivered.length} of ${targets.length} device(s) (${detail})`,
-      },
-    ],
-    when: { delivery: input.delivery },
-  });
-  if (delivered.length > 0) {
+  let updated: CheckedMessage | undefined = await deps.messages.update(
+    message.messageId,
+    {
+      putInMap: delivered.map((rid) => ({
+        map: 'deliveredTo' as const,
+        key: rid,
+        value: at,
+      })),
+      timeline: [
+        {
+          at,
+          event: 'report',
+          detail: `attempt ${input.attempt}, JPush msg_id ${msgId}: delivered to ${delivered.length} of ${targets.length} device(s) (${detail})`,
+        },
+      ],
+      when: { delivery: input.delivery },
+    }
+  );
+  if (delivered.length > 0 && reportConfirms(message.policy)) {
+    updated =
+      (await confirmByReport(message, input, msgId, delivered, deps)) ??
+      updated;
+  } else if (delivered.length > 0) {
     updated =
       (await deps.messages.update(message.messageId, {
         set: { status: 'received' },
@@ -273,6 +297,42 @@ const askReport = async (
       })) ?? updated;
   }
   return { delivered, pending, ...(updated ? { message: updated } : {}) };
+};
+
+/**
+ * Ends a message JPush reported delivered as `acknowledged`, confirmed by
+ * the report, unless an ACK (or anything else) ended it first; resolves to
+ * the message after it either way.
+ */
+const confirmByReport = async (
+  message: CheckedMessage,
+  input: CheckReportInput,
+  msgId: string,
+  delivered: readonly string[],
+  deps: CheckReportDeps
+): Promise<CheckedMessage | undefined> => {
+  const at = deps.clock.now().toISOString();
+  const policy = message.policy.confirmBy;
+  const confirmed = await deps.messages.update(message.messageId, {
+    set: { status: 'acknowledged', ackedAt: at, confirmedBy: 'report' },
+    timeline: [
+      {
+        at,
+        event: 'acknowledged',
+        detail: `JPush's report confirmed receipt (policy confirmBy ${policy}): attempt ${input.attempt}, JPush msg_id ${msgId} delivered to ${delivered.join(', ')}`,
+        confirmedBy: 'report',
+      },
+    ],
+    when: {
+      statusIn: ['sending', 'received'],
+      delivery: input.delivery,
+      notAcked: true,
+    },
+  });
+  return (
+    confirmed ??
+    (await deps.messages.getFields(message.messageId, CHECK_FIELDS))
+  );
 };
 
 const perDeviceStatus = async (

@@ -1,8 +1,18 @@
 import * as z from 'zod';
 
-import type { MessageStatus, TimelineEventName } from '../shared/names.ts';
+import {
+  CONFIRM_POLICIES,
+  type Confirmation,
+  type ConfirmPolicy,
+  type MessageStatus,
+  type TimelineEventName,
+} from '../shared/names.ts';
 
-export type { MessageStatus } from '../shared/names.ts';
+export type {
+  Confirmation,
+  ConfirmPolicy,
+  MessageStatus,
+} from '../shared/names.ts';
 
 /** Statuses after which nothing more happens to a message (a late ACK aside). */
 export const TERMINAL_STATUSES: readonly MessageStatus[] = [
@@ -23,6 +33,8 @@ export interface TimelineEvent {
   readonly attempt?: number;
   /** JPush's msg_id of the push it is about, when JPush gave one. */
   readonly jpushMsgId?: string;
+  /** On `acknowledged`: what confirmed the message. */
+  readonly confirmedBy?: Confirmation;
 }
 
 /**
@@ -62,6 +74,12 @@ export interface DeliveryPolicy {
   readonly intervalSeconds: number;
   readonly maxAttempts: number;
   readonly expiresInSeconds: number;
+  /**
+   * What confirms the message: the app's ACK, JPush's report that a device
+   * got it, or either. An ACK confirms under every policy (it is the
+   * stronger evidence). Absent on messages sent before it existed: `ack`.
+   */
+  readonly confirmBy: ConfirmPolicy;
 }
 
 /** The stored message. */
@@ -104,7 +122,13 @@ export interface Message {
   readonly taskToken?: string;
   /** Escalation SMS already sent, by channel, with the time. */
   readonly notified: Readonly<Partial<Record<SmsChannel, string>>>;
+  /**
+   * When the message was confirmed: the app's ACK, a late ACK after it
+   * ended, or JPush's report under a policy that lets the report confirm.
+   */
   readonly ackedAt?: string;
+  /** What confirmed an acknowledged message (absent on a late ACK). */
+  readonly confirmedBy?: Confirmation;
   readonly escalatedAt?: string;
   readonly failureReason?: string;
 }
@@ -204,6 +228,11 @@ export const SendMessageInput = z.strictObject({
       intervalSeconds: int(POLICY_LIMITS.intervalSeconds).optional(),
       maxAttempts: int(POLICY_LIMITS.maxAttempts).optional(),
       expiresInSeconds: int(POLICY_LIMITS.expiresInSeconds).optional(),
+      confirmBy: z
+        .enum(CONFIRM_POLICIES, {
+          error: `must be one of ${CONFIRM_POLICIES.map((p) => `"${p}"`).join(', ')}`,
+        })
+        .optional(),
     })
     .optional(),
   escalation: z
@@ -224,7 +253,21 @@ export const resolvePolicy = (
   maxAttempts: policy?.maxAttempts ?? POLICY_LIMITS.maxAttempts.default,
   expiresInSeconds:
     policy?.expiresInSeconds ?? POLICY_LIMITS.expiresInSeconds.default,
+  confirmBy: policy?.confirmBy ?? 'ack',
 });
+
+/**
+ * What confirms a stored message (`ack` for one sent before the policy
+ * had `confirmBy`).
+ */
+export const confirmPolicyOf = (
+  policy: Partial<Pick<DeliveryPolicy, 'confirmBy'>> | undefined
+): ConfirmPolicy => policy?.confirmBy ?? 'ack';
+
+/** Whether JPush's report that a device got it confirms the message. */
+export const reportConfirms = (
+  policy: Partial<Pick<DeliveryPolicy, 'confirmBy'>> | undefined
+): boolean => confirmPolicyOf(policy) !== 'ack';
 
 /** The text of the recipient's escalation SMS: title and body, ≤ 500 chars. */
 export const smsTextOf = (title: string | undefined, body: string): string => {
@@ -266,11 +309,12 @@ export const toMessageView = (m: Message) => ({
   ...(m.data === undefined ? {} : { data: m.data }),
   status: m.status,
   attempts: m.attempts,
-  policy: m.policy,
+  policy: { ...m.policy, confirmBy: confirmPolicyOf(m.policy) },
   createdAt: m.createdAt,
   updatedAt: m.updatedAt,
   expiresAt: m.expiresAt,
   ...(m.ackedAt === undefined ? {} : { acknowledgedAt: m.ackedAt }),
+  ...(m.confirmedBy === undefined ? {} : { confirmedBy: m.confirmedBy }),
   ...(m.failureReason === undefined ? {} : { failureReason: m.failureReason }),
   timeline: m.timeline,
 });

@@ -16,6 +16,7 @@ export interface MessageUpdate {
       | 'attempts'
       | 'delivery'
       | 'ackedAt'
+      | 'confirmedBy'
       | 'escalatedAt'
       | 'failureReason'
       | 'deliveredTo'

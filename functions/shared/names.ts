@@ -172,6 +172,24 @@ export const MESSAGE_STATUSES = [
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 /**
+ * What confirms a message (`policy.confirmBy`): the app's ACK (the
+ * default), JPush's report that a device got it, or either one.
+ */
+export const CONFIRM_POLICIES = ['ack', 'report', 'ackOrReport'] as const;
+
+/** One of {@link CONFIRM_POLICIES}. */
+export type ConfirmPolicy = (typeof CONFIRM_POLICIES)[number];
+
+/**
+ * What confirmed an acknowledged message (`confirmedBy` in the API and
+ * on its `acknowledged` timeline event).
+ */
+export const CONFIRMATIONS = ['ack', 'report'] as const;
+
+/** One of {@link CONFIRMATIONS}. */
+export type Confirmation = (typeof CONFIRMATIONS)[number];
+
+/**
  * What the Push step ends with (`$.push.outcome` in the state machine).
  * `acknowledged` comes from the ACK function, which ends the step's wait
  * through its task token; the others from the Push function.
@@ -209,7 +227,10 @@ export const CYCLE_ACTIONS = [
   'push',
   /** Every attempt is used and no ACK came. */
   'escalate',
-  /** The app's ACK came meanwhile. */
+  /**
+   * The app's ACK came meanwhile, or JPush's report confirmed the message
+   * (`policy.confirmBy` `report` or `ackOrReport`).
+   */
   'acknowledged',
   /** Ended elsewhere: stored again, expired, failed or superseded. */
   'done',
@@ -243,7 +264,10 @@ export const TIMELINE_EVENTS = [
   'waiting',
   /** The same attempt runs again (its step never began). */
   'retrying',
-  /** The app's ACK came. */
+  /**
+   * The message is confirmed: the app's ACK came, or JPush's report under
+   * `policy.confirmBy` `report` / `ackOrReport` (`confirmedBy` says which).
+   */
   'acknowledged',
   /** An ACK for a message already ended. */
   'late-ack',

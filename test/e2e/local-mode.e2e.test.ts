@@ -35,6 +35,7 @@ interface Timeline {
   at: string;
   event: string;
   detail?: string;
+  confirmedBy?: string;
 }
 interface MessageView {
   messageId: string;
@@ -42,6 +43,7 @@ interface MessageView {
   from?: string;
   status: string;
   attempts: number;
+  confirmedBy?: string;
   createdAt: string;
   updatedAt: string;
   timeline: Timeline[];
@@ -316,6 +318,68 @@ describe('npm start (the local mode as a child process)', () => {
       extension: true,
       autoAck: false,
       received: [{ serviceExtension: true, collapseId: sent.messageId }],
+    });
+  });
+
+  it('an app that never ACKs is confirmed by the report under `report`', async () => {
+    // Prepare: the app has no ACK yet; JPush reports the phone got it.
+    const user = newUserId('noack');
+    const rid = newRegistrationId();
+    await phone(rid, { online: true, autoAck: false });
+    await login(user, rid);
+
+    // Act
+    const sent = await send({
+      to: user,
+      body: 'Your parcel left the warehouse.',
+      policy: { intervalSeconds: 1, maxAttempts: 2, confirmBy: 'report' },
+    });
+    const message = await until(
+      sent.messageId,
+      (m) => m.status === 'acknowledged',
+      'acknowledged by the report'
+    );
+
+    // Assess
+    expect(message).toMatchObject({ attempts: 1, confirmedBy: 'report' });
+    expect(events(message, 'acknowledged')).toEqual([
+      expect.objectContaining({
+        confirmedBy: 'report',
+        detail: expect.stringContaining(`delivered to ${rid}`),
+      }),
+    ]);
+    expect(events(message, 'escalated')).toEqual([]);
+    expect((await device(rid)).received).toHaveLength(1);
+  });
+
+  it('an Android vendor-channel phone is confirmed under `ackOrReport`', async () => {
+    // Prepare: notifications come through the maker's channel, so the
+    // app's code never runs and nothing ACKs, whatever autoAck says.
+    const user = newUserId('vendor');
+    const rid = newRegistrationId();
+    await phone(rid, { online: true, autoAck: true, vendorChannel: true });
+    await login(user, rid);
+
+    // Act
+    const sent = await send({
+      to: user,
+      body: 'Your code is 4711.',
+      policy: { intervalSeconds: 1, maxAttempts: 2, confirmBy: 'ackOrReport' },
+    });
+    const message = await until(
+      sent.messageId,
+      (m) => m.status === 'acknowledged',
+      'acknowledged by the report'
+    );
+
+    // Assess
+    expect(message).toMatchObject({ attempts: 1, confirmedBy: 'report' });
+    expect(events(message, 'acknowledged')[0]?.confirmedBy).toBe('report');
+    expect(events(message, 'escalated')).toEqual([]);
+    const shown = await api(system, 'GET', `/local/devices/${rid}`);
+    expect(shown.json).toMatchObject({
+      vendorChannel: true,
+      received: [{ vendorChannel: true }],
     });
   });
 

@@ -27,7 +27,12 @@ const message: Message = {
   messageId: 'm1',
   to: 'user_42',
   body: 'hi',
-  policy: { intervalSeconds: 60, maxAttempts: 3, expiresInSeconds: 86_400 },
+  policy: {
+    intervalSeconds: 60,
+    maxAttempts: 3,
+    expiresInSeconds: 86_400,
+    confirmBy: 'ack',
+  },
   escalationOnCall: true,
   escalationSmsTo: '',
   smsText: 'hi',

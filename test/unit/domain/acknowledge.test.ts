@@ -4,6 +4,7 @@ import { acknowledge } from '../../../functions/domain/acknowledge.ts';
 import { ForbiddenError } from '../../../functions/domain/errors.ts';
 import {
   attemptKey,
+  type ConfirmPolicy,
   type PushRecord,
 } from '../../../functions/domain/message.ts';
 import { sendMessage } from '../../../functions/domain/send-message.ts';
@@ -46,8 +47,11 @@ const recordPush = async (
   });
 };
 
-/** One message in delivery, pushed to RID, and its real ACK token. */
-const prepare = async () => {
+/**
+ * One message in delivery, pushed to RID, and its real ACK token.
+ * @param confirmBy the message's `policy.confirmBy` (none: the default)
+ */
+const prepare = async (confirmBy?: ConfirmPolicy) => {
   const deps = inMemoryDeps();
   await deps.sessions.put({
     userId: 'user_42',
@@ -55,7 +59,14 @@ const prepare = async () => {
     platform: 'android',
     since: '2026-11-27T07:00:00.000Z',
   });
-  const { messageId } = await sendMessage({ to: 'user_42', body: 'hi' }, deps);
+  const { messageId } = await sendMessage(
+    {
+      to: 'user_42',
+      body: 'hi',
+      ...(confirmBy === undefined ? {} : { policy: { confirmBy } }),
+    },
+    deps
+  );
   await recordPush(deps, messageId, [RID]);
   const token = ackTokenFor(await fakeAckKey.keys(), messageId, 'user_42');
   deps.clock.advance(30_000);
@@ -79,12 +90,79 @@ describe('acknowledge', () => {
     expect(message).toMatchObject({
       status: 'acknowledged',
       ackedAt: '2026-11-27T08:00:30.000Z',
+      confirmedBy: 'ack',
     });
     expect(message?.timeline.at(-1)).toEqual({
       at: '2026-11-27T08:00:30.000Z',
       event: 'acknowledged',
       detail: 'the app confirmed receipt',
+      confirmedBy: 'ack',
     });
+  });
+
+  it.each(['report', 'ackOrReport'] as const)(
+    'accepts the ACK under confirmBy %s, the stronger evidence: confirmed by the ACK',
+    async (confirmBy) => {
+      // Prepare
+      const { deps, messageId, token } = await prepare(confirmBy);
+
+      // Act
+      const result = await acknowledge(
+        { messageId, token, registrationId: RID },
+        deps
+      );
+
+      // Assess
+      expect(result).toBe('acknowledged');
+      const message = await deps.messages.get(messageId);
+      expect(message).toMatchObject({
+        status: 'acknowledged',
+        confirmedBy: 'ack',
+      });
+    }
+  );
+
+  it('changes nothing when the ACK comes after the report confirmed the message', async () => {
+    // Prepare: the Check Report step confirmed it by the report.
+    const { deps, messageId, token } = await prepare('report');
+    await deps.messages.update(messageId, {
+      set: {
+        status: 'acknowledged',
+        ackedAt: '2026-11-27T08:00:10.000Z',
+        confirmedBy: 'report',
+      },
+    });
+    const before = await deps.messages.get(messageId);
+
+    // Act
+    const result = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
+
+    // Assess
+    expect(result).toBe('repeated');
+    const message = await deps.messages.get(messageId);
+    expect(message?.confirmedBy).toBe('report');
+    expect(message?.timeline).toEqual(before?.timeline);
+  });
+
+  it('records a late ACK without a confirmation', async () => {
+    // Prepare
+    const { deps, messageId, token } = await prepare();
+    await deps.messages.update(messageId, { set: { status: 'escalated' } });
+
+    // Act
+    const result = await acknowledge(
+      { messageId, token, registrationId: RID },
+      deps
+    );
+
+    // Assess
+    expect(result).toBe('late');
+    const message = await deps.messages.get(messageId);
+    expect(message?.status).toBe('escalated');
+    expect(message?.confirmedBy).toBeUndefined();
   });
 
   it('acknowledges a message JPush already reported received', async () => {

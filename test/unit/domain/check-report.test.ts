@@ -12,7 +12,10 @@ import {
   JPushServerError,
   type ReceivedDetail,
 } from '../../../functions/domain/jpush.ts';
-import type { Message } from '../../../functions/domain/message.ts';
+import type {
+  ConfirmPolicy,
+  Message,
+} from '../../../functions/domain/message.ts';
 import type { Session } from '../../../functions/domain/ports.ts';
 import { runPushAttempt } from '../../../functions/domain/push-attempt.ts';
 import { sendMessage } from '../../../functions/domain/send-message.ts';
@@ -52,13 +55,18 @@ const notVip = () =>
 /**
  * A message pushed to two devices in attempt 1, whose wait then timed out.
  * @param advanceMs time between the message and its push
+ * @param confirmBy the message's `policy.confirmBy` (none: the default)
  */
-const preparePushed = async (advanceMs = 0) => {
+const preparePushed = async (advanceMs = 0, confirmBy?: ConfirmPolicy) => {
   const deps = { ...inMemoryDeps(), jpush: new RecordingJPush() };
   await deps.sessions.put(session(RID_A));
   await deps.sessions.put(session(RID_B));
   const { messageId } = await sendMessage(
-    { to: 'user_42', body: 'Order 1009 shipped' },
+    {
+      to: 'user_42',
+      body: 'Order 1009 shipped',
+      ...(confirmBy === undefined ? {} : { policy: { confirmBy } }),
+    },
     deps
   );
   deps.clock.advance(advanceMs);
@@ -81,7 +89,7 @@ const preparePushed = async (advanceMs = 0) => {
 };
 
 describe('checkReport reads only what it needs', () => {
-  it('reads the state and the pushes of the message, never its text, recipient or numbers', async () => {
+  it('reads the state, the pushes and the policy of the message, never its text, recipient or numbers', async () => {
     // Prepare
     const { deps, input } = await preparePushed();
     deps.jpush.statusAnswers.push({
@@ -112,6 +120,7 @@ describe('checkReport reads only what it needs', () => {
         'delivery',
         'expiresAt',
         'messageId',
+        'policy',
         'pushes',
         'status',
       ].sort()
@@ -617,5 +626,230 @@ describe('checkReport', () => {
           'attempt 3: JPush still failing after retries (JPushServerError); no attempt left',
       },
     ]);
+  });
+});
+
+describe('checkReport under policy.confirmBy', () => {
+  it.each(['report', 'ackOrReport'] as const)(
+    'ends the message acknowledged, confirmed by the report, when JPush reports a device got it (%s)',
+    async (confirmBy) => {
+      // Prepare
+      const { deps, messageId, push, input } = await preparePushed(
+        0,
+        confirmBy
+      );
+      deps.jpush.statusAnswers.push({
+        [RID_A]: DeliveryStatus.delivered,
+        [RID_B]: DeliveryStatus.notDelivered,
+      });
+
+      // Act
+      const result = await checkReport(input, deps);
+
+      // Assess
+      expect(result).toEqual({
+        action: 'acknowledged',
+        attempt: 1,
+        delivered: [RID_A],
+        pending: [RID_B],
+      });
+      const message = await deps.messages.get(messageId);
+      expect(message).toMatchObject({
+        status: 'acknowledged',
+        ackedAt: '2026-11-27T08:01:00.000Z',
+        confirmedBy: 'report',
+        deliveredTo: { [RID_A]: '2026-11-27T08:01:00.000Z' },
+      });
+      expect(message?.timeline.at(-1)).toEqual({
+        at: '2026-11-27T08:01:00.000Z',
+        event: 'acknowledged',
+        detail: `JPush's report confirmed receipt (policy confirmBy ${confirmBy}): attempt 1, JPush msg_id ${push.jpushMsgId} delivered to ${RID_A}`,
+        confirmedBy: 'report',
+      });
+    }
+  );
+
+  it('leaves the message unconfirmed under ack, the default: the report only spares a new push', async () => {
+    // Prepare
+    const { deps, messageId, input } = await preparePushed(0, 'ack');
+    deps.jpush.statusAnswers.push({
+      [RID_A]: DeliveryStatus.delivered,
+      [RID_B]: DeliveryStatus.delivered,
+    });
+
+    // Act
+    const result = await checkReport({ ...input, maxAttempts: 1 }, deps);
+
+    // Assess
+    expect(result.action).toBe('escalate');
+    const message = await deps.messages.get(messageId);
+    expect(message?.status).toBe('received');
+    expect(message?.confirmedBy).toBeUndefined();
+    expect(message?.ackedAt).toBeUndefined();
+  });
+
+  it('pushes again under report while no device has it, and escalates after the last attempt', async () => {
+    // Prepare
+    const { deps, messageId, input } = await preparePushed(0, 'report');
+    deps.jpush.statusAnswers.push(
+      { [RID_A]: DeliveryStatus.notDelivered },
+      { [RID_A]: DeliveryStatus.notDelivered }
+    );
+
+    // Act
+    const next = await checkReport(input, deps);
+    const last = await checkReport({ ...input, maxAttempts: 1 }, deps);
+
+    // Assess
+    expect(next).toMatchObject({ action: 'push', attempt: 2 });
+    expect(last).toMatchObject({ action: 'escalate', attempt: 1 });
+    const message = await deps.messages.get(messageId);
+    expect(message?.status).toBe('sending');
+    expect(message?.confirmedBy).toBeUndefined();
+  });
+
+  it('confirms under ackOrReport by the counters, vendor channels included, when they cover every device', async () => {
+    // Prepare: an app without the VIP status API; one device reached
+    // through its vendor's channel (no app code ran), one through JPush.
+    const { deps, messageId, push, input } = await preparePushed(
+      0,
+      'ackOrReport'
+    );
+    deps.jpush.statusAnswers.push(notVip());
+    deps.jpush.receivedDetailAnswers.push([
+      counters(push.jpushMsgId ?? '', {
+        jpushReceived: 1,
+        androidPnsSent: 1,
+        androidPnsReceived: 1,
+      }),
+    ]);
+
+    // Act
+    const result = await checkReport(input, deps);
+
+    // Assess
+    expect(result.action).toBe('acknowledged');
+    const message = await deps.messages.get(messageId);
+    expect(message).toMatchObject({
+      status: 'acknowledged',
+      confirmedBy: 'report',
+    });
+  });
+
+  it('confirms under report by the vendor counters alone', async () => {
+    // Prepare: both devices reached through their vendor's channel.
+    const { deps, messageId, push, input } = await preparePushed(0, 'report');
+    deps.jpush.statusAnswers.push(notVip());
+    deps.jpush.receivedDetailAnswers.push([
+      counters(push.jpushMsgId ?? '', {
+        androidPnsSent: 2,
+        androidPnsReceived: 2,
+      }),
+    ]);
+
+    // Act
+    const result = await checkReport(input, deps);
+
+    // Assess
+    expect(result.action).toBe('acknowledged');
+    expect((await deps.messages.get(messageId))?.confirmedBy).toBe('report');
+  });
+
+  it('does not confirm by counters that cover only some of the devices', async () => {
+    // Prepare
+    const { deps, messageId, push, input } = await preparePushed(0, 'report');
+    deps.jpush.statusAnswers.push(notVip());
+    deps.jpush.receivedDetailAnswers.push([
+      counters(push.jpushMsgId ?? '', {
+        androidPnsSent: 2,
+        androidPnsReceived: 1,
+      }),
+    ]);
+
+    // Act
+    const result = await checkReport({ ...input, maxAttempts: 1 }, deps);
+
+    // Assess
+    expect(result.action).toBe('escalate');
+    const message = await deps.messages.get(messageId);
+    expect(message?.status).toBe('sending');
+    expect(message?.confirmedBy).toBeUndefined();
+  });
+
+  it('decides on the ACK alone under report when the Report API fails', async () => {
+    // Prepare
+    const { deps, messageId, input } = await preparePushed(0, 'report');
+    deps.jpush.statusAnswers.push(new JPushServerError('server busy'));
+
+    // Act
+    const result = await checkReport({ ...input, maxAttempts: 1 }, deps);
+
+    // Assess
+    expect(result.action).toBe('escalate');
+    expect((await deps.messages.get(messageId))?.status).toBe('sending');
+  });
+
+  it('keeps the ACK that came while the report was read: confirmed by the ACK', async () => {
+    // Prepare: the app's ACK lands between the report and its recording.
+    const { deps, messageId, input } = await preparePushed(0, 'report');
+    deps.jpush.statusAnswers.push({
+      [RID_A]: DeliveryStatus.delivered,
+      [RID_B]: DeliveryStatus.delivered,
+    });
+    const messages = deps.messages;
+    deps.messages = Object.assign(Object.create(messages), {
+      update: async (
+        id: string,
+        update: Parameters<typeof messages.update>[1]
+      ) => {
+        if (update.set?.confirmedBy === 'report') {
+          await messages.update(id, {
+            set: {
+              status: 'acknowledged',
+              ackedAt: '2026-11-27T08:00:59.000Z',
+              confirmedBy: 'ack',
+            },
+          });
+        }
+        return messages.update(id, update);
+      },
+    });
+
+    // Act
+    const result = await checkReport(input, deps);
+
+    // Assess
+    expect(result.action).toBe('acknowledged');
+    const message = await messages.get(messageId);
+    expect(message).toMatchObject({
+      status: 'acknowledged',
+      ackedAt: '2026-11-27T08:00:59.000Z',
+      confirmedBy: 'ack',
+    });
+    expect(message?.timeline.filter((e) => e.event === 'acknowledged')).toEqual(
+      []
+    );
+  });
+
+  it('treats a message sent before confirmBy existed as ack', async () => {
+    // Prepare: its stored policy has no confirmBy.
+    const { deps, messageId, input } = await preparePushed(0, 'report');
+    const stored = await deps.messages.get(messageId);
+    const { confirmBy: _old, ...policy } = stored?.policy ?? {};
+    const messages = deps.messages;
+    deps.messages = Object.assign(Object.create(messages), {
+      getFields: async (id: string, fields: readonly (keyof Message)[]) => {
+        const found = await messages.getFields(id, fields);
+        return found && { ...found, policy };
+      },
+    });
+    deps.jpush.statusAnswers.push({ [RID_A]: DeliveryStatus.delivered });
+
+    // Act
+    const result = await checkReport({ ...input, maxAttempts: 1 }, deps);
+
+    // Assess
+    expect(result.action).toBe('escalate');
+    expect((await messages.get(messageId))?.status).toBe('received');
   });
 });

@@ -141,6 +141,35 @@ describe('SendMessageInput', () => {
     expect(text).toContain('policy.maxAttempts: must be a number');
   });
 
+  it('accepts the confirmation policies and names them for any other value', () => {
+    // Act
+    const accepted = ['ack', 'report', 'ackOrReport'].map(
+      (confirmBy) =>
+        SendMessageInput.safeParse({
+          to: 'u1',
+          body: 'hi',
+          policy: { confirmBy },
+        }).success
+    );
+    const other = validationMessage({
+      to: 'u1',
+      body: 'hi',
+      policy: { confirmBy: 'ACK' },
+    });
+    const text = validationMessage({
+      to: 'u1',
+      body: 'hi',
+      policy: { confirmBy: 1 },
+    });
+
+    // Assess
+    expect(accepted).toEqual([true, true, true]);
+    expect(other).toContain(
+      'policy.confirmBy: must be one of "ack", "report", "ackOrReport"'
+    );
+    expect(text).toContain('policy.confirmBy: must be one of');
+  });
+
   it('rejects an escalation number that is not E.164', () => {
     // Act
     const local = validationMessage({
@@ -183,12 +212,24 @@ describe('resolvePolicy', () => {
       intervalSeconds: 60,
       maxAttempts: 3,
       expiresInSeconds: 86_400,
+      confirmBy: 'ack',
     });
     expect(partial).toEqual({
       intervalSeconds: POLICY_LIMITS.intervalSeconds.default,
       maxAttempts: 5,
       expiresInSeconds: POLICY_LIMITS.expiresInSeconds.default,
+      confirmBy: 'ack',
     });
+  });
+
+  it('keeps the confirmation policy asked for', () => {
+    // Act
+    const report = resolvePolicy({ confirmBy: 'report' });
+    const either = resolvePolicy({ confirmBy: 'ackOrReport' });
+
+    // Assess
+    expect(report.confirmBy).toBe('report');
+    expect(either.confirmBy).toBe('ackOrReport');
   });
 });
 
