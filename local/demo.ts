@@ -48,7 +48,13 @@ interface Reply {
 /** Nothing answers at the base URL. */
 class NotRunningError extends Error {}
 
-const TERMINAL = ['acknowledged', 'escalated', 'expired', 'failed'];
+const TERMINAL = [
+  'acknowledged',
+  'escalated',
+  'expired',
+  'failed',
+  'cancelled',
+];
 let failures = 0;
 
 const call = async (

@@ -18,5 +18,19 @@ export class ConflictError extends Error {
   public readonly name = 'ConflictError';
 }
 
+/**
+ * The message has already ended (acknowledged, escalated, expired or
+ * failed), so it cannot be cancelled; the answer names its status.
+ */
+export class MessageEndedError extends ConflictError {
+  constructor(
+    message: string,
+    public readonly messageId: string,
+    public readonly status: string
+  ) {
+    super(message);
+  }
+}
+
 /** A history cursor that this system did not make. */
 export class InvalidCursorError extends ValidationError {}

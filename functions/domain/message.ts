@@ -20,6 +20,7 @@ export const TERMINAL_STATUSES: readonly MessageStatus[] = [
   'escalated',
   'expired',
   'failed',
+  'cancelled',
 ];
 
 /** One line of a message's story. */

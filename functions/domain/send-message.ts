@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import * as z from 'zod';
 import {
   type DispatchDeps,
   startDelivery,
@@ -196,4 +197,72 @@ const resume = async (
     status: message.status,
     created: false,
   };
+};
+
+/** The most messages one batch takes. */
+export const MAX_BATCH_MESSAGES = 100;
+
+/**
+ * Body of `POST /v1/messages/batch`. Each item is checked on its own
+ * (`SendMessageInput`), so one bad item fails alone.
+ */
+export const SendBatchInput = z.strictObject({
+  messages: z
+    .array(z.unknown(), {
+      error: 'is required and must be an array of messages',
+    })
+    .min(1, { error: 'must hold at least one message' })
+    .max(MAX_BATCH_MESSAGES, {
+      error: `must hold at most ${MAX_BATCH_MESSAGES} messages; send more in several batches`,
+    }),
+});
+export type SendBatchInput = z.infer<typeof SendBatchInput>;
+
+/** One item's outcome: sent (or an idempotent repeat), or why not. */
+export type BatchItemResult =
+  | { readonly ok: true; readonly result: SendMessageResult }
+  | { readonly ok: false; readonly error: unknown };
+
+/** How many items of a batch are sent at once. */
+const BATCH_CONCURRENCY = 10;
+
+/**
+ * Sends many messages, each as {@link sendMessage} sends one (with its own
+ * idempotency key), a few at a time.
+ * Primary course: for each item in order: an item that did not parse
+ * arrives as its error and is answered with it; the others are sent. An
+ * item that fails (a refused `smsTo`, a key reused for another request,
+ * anything unexpected) fails alone: the others go on.
+ * @param items each message, or the error its validation gave
+ * @returns one result per item, in the items' order
+ */
+export const sendBatch = async (
+  items: readonly (SendMessageInput | Error)[],
+  deps: SendMessageDeps,
+  caller = ''
+): Promise<BatchItemResult[]> => {
+  const results: BatchItemResult[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      const item = items[i] as SendMessageInput | Error;
+      if (item instanceof Error) {
+        results[i] = { ok: false, error: item };
+        continue;
+      }
+      try {
+        results[i] = {
+          ok: true,
+          result: await sendMessage(item, deps, caller),
+        };
+      } catch (error) {
+        results[i] = { ok: false, error };
+      }
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(BATCH_CONCURRENCY, items.length) }, worker)
+  );
+  return results;
 };

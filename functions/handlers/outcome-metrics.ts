@@ -24,6 +24,7 @@ const METRIC_OF: Partial<Record<MessageStatus, string>> = {
   escalated: 'MessageEscalated',
   expired: 'MessageExpired',
   failed: METRIC.MessageFailed,
+  cancelled: 'MessageCancelled',
 };
 
 type Image = {

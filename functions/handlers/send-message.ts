@@ -3,7 +3,12 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { ValidationError } from '../domain/errors.ts';
 import { SendMessageInput } from '../domain/message.ts';
 import { type SendMessageDeps, sendMessage } from '../domain/send-message.ts';
-import { jsonResponse, parseJsonBody, withHttpErrors } from '../shared/http.ts';
+import {
+  callerOf,
+  jsonResponse,
+  parseJsonBody,
+  withHttpErrors,
+} from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger, metrics } from '../shared/powertools.ts';
 import { clock } from '../shared/wiring/clock.ts';
@@ -37,23 +42,6 @@ export const createHandler = (deps: SendMessageDeps) =>
           headers: { ...response.headers, 'idempotent-replayed': 'true' },
         };
   });
-
-/**
- * Who is calling, for scoping idempotency keys: the IAM principal that
- * signed the request (API Gateway's IAM authorizer), a role without its
- * session name (a backend's sessions change, its role does not); '' when
- * unsigned (local mode).
- */
-export const callerOf = (event: APIGatewayProxyEventV2): string => {
-  const iam = (
-    event.requestContext as {
-      authorizer?: { iam?: { userArn?: string | null } };
-    }
-  ).authorizer?.iam;
-  const arn = iam?.userArn ?? '';
-  const role = /^(arn:[^:]+:sts::\d+:assumed-role\/[^/]+)\/.+$/.exec(arn);
-  return role?.[1] ?? arn;
-};
 
 /**
  * The idempotency key of the `Idempotency-Key` header (IETF

@@ -6,12 +6,13 @@ import type { z } from 'zod';
 import {
   ConflictError,
   ForbiddenError,
+  MessageEndedError,
   NotFoundError,
   ValidationError,
 } from '../domain/errors.ts';
 import { logger } from './powertools.ts';
 
-/** The largest request body the API reads. */
+/** The largest request body the API reads, unless a route says otherwise. */
 const MAX_BODY_BYTES = 64 * 1024;
 
 /** The body is larger than the API accepts. */
@@ -31,19 +32,22 @@ export const jsonResponse = (
 
 /**
  * Parses and validates a JSON request body.
+ * @param maxBytes the largest body read (a batch takes more than one
+ * message) @default 64 KiB
  * @throws ValidationError naming every field that is wrong
- * @throws PayloadTooLargeError over 64 KiB
+ * @throws PayloadTooLargeError over `maxBytes`
  */
 export const parseJsonBody = <S extends z.ZodType>(
   event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded'>,
-  schema: S
+  schema: S,
+  maxBytes = MAX_BODY_BYTES
 ): z.infer<S> => {
   const text = event.isBase64Encoded
     ? Buffer.from(event.body ?? '', 'base64').toString('utf8')
     : (event.body ?? '');
-  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) {
+  if (Buffer.byteLength(text, 'utf8') > maxBytes) {
     throw new PayloadTooLargeError(
-      `The request body is larger than ${MAX_BODY_BYTES / 1024} KiB.`
+      `The request body is larger than ${maxBytes / 1024} KiB.`
     );
   }
   if (text.trim() === '') {
@@ -124,46 +128,82 @@ const valueAt = (value: unknown, path: readonly PropertyKey[]): unknown =>
     value
   );
 
+/** The error envelope of the API: `{"error": {"code", "message"}}`. */
+export interface ErrorBody {
+  readonly error: { readonly code: string; readonly message: string };
+  /** A message that has already ended: its id and status (409 only). */
+  readonly messageId?: string;
+  readonly status?: string;
+}
+
 /**
- * The one mapping from errors to HTTP responses. Anything unexpected is a
- * 500 whose body says nothing about the error; the error goes to the log.
+ * The one mapping from errors to HTTP statuses and error bodies (a whole
+ * response's, or one item's of a batch). Anything unexpected is a 500
+ * whose body says nothing about the error; the error goes to the log.
  */
+export const errorOf = (
+  error: unknown
+): { readonly statusCode: number; readonly body: ErrorBody } => {
+  const as = (statusCode: number, code: string, message: string) => ({
+    statusCode,
+    body: { error: { code, message } },
+  });
+  if (error instanceof ValidationError) {
+    return as(400, 'ValidationError', error.message);
+  }
+  if (error instanceof ForbiddenError) {
+    return as(403, 'Forbidden', error.message);
+  }
+  if (error instanceof MessageEndedError) {
+    return {
+      statusCode: 409,
+      body: {
+        ...as(409, 'Conflict', error.message).body,
+        messageId: error.messageId,
+        status: error.status,
+      },
+    };
+  }
+  if (error instanceof ConflictError) {
+    return as(409, 'Conflict', error.message);
+  }
+  if (error instanceof NotFoundError) {
+    return as(404, 'NotFound', error.message);
+  }
+  if (error instanceof PayloadTooLargeError) {
+    return as(413, 'PayloadTooLarge', error.message);
+  }
+  logger.error('Request failed', { error });
+  return as(
+    500,
+    'InternalError',
+    'Something went wrong on our side. It has been logged; please retry.'
+  );
+};
+
+/** An error as the HTTP response {@link errorOf} maps it to. */
 export const errorResponse = (
   error: unknown
 ): APIGatewayProxyStructuredResultV2 => {
-  if (error instanceof ValidationError) {
-    return jsonResponse(400, {
-      error: { code: 'ValidationError', message: error.message },
-    });
-  }
-  if (error instanceof ForbiddenError) {
-    return jsonResponse(403, {
-      error: { code: 'Forbidden', message: error.message },
-    });
-  }
-  if (error instanceof ConflictError) {
-    return jsonResponse(409, {
-      error: { code: 'Conflict', message: error.message },
-    });
-  }
-  if (error instanceof NotFoundError) {
-    return jsonResponse(404, {
-      error: { code: 'NotFound', message: error.message },
-    });
-  }
-  if (error instanceof PayloadTooLargeError) {
-    return jsonResponse(413, {
-      error: { code: 'PayloadTooLarge', message: error.message },
-    });
-  }
-  logger.error('Request failed', { error });
-  return jsonResponse(500, {
-    error: {
-      code: 'InternalError',
-      message:
-        'Something went wrong on our side. It has been logged; please retry.',
-    },
-  });
+  const { statusCode, body } = errorOf(error);
+  return jsonResponse(statusCode, body);
+};
+
+/**
+ * Who is calling, for scoping idempotency keys: the IAM principal that
+ * signed the request (API Gateway's IAM authorizer), a role without its
+ * session name (a backend's sessions change, its role does not); '' when
+ * unsigned (local mode).
+ */
+export const callerOf = (event: APIGatewayProxyEventV2): string => {
+  const iam = (
+    event.requestContext as {
+      authorizer?: { iam?: { userArn?: string | null } };
+    }
+  ).authorizer?.iam;
+  const arn = iam?.userArn ?? '';
+  const role = /^(arn:[^:]+:sts::\d+:assumed-role\/[^/]+)\/.+$/.exec(arn);
+  return role?.[1] ?? arn;
 };
 
 /** Wraps an HTTP handler so every error becomes a JSON error response. */

@@ -166,6 +166,8 @@ export const MESSAGE_STATUSES = [
   'escalated',
   'expired',
   'failed',
+  /** The backend cancelled it (`DELETE /v1/messages/{messageId}`). */
+  'cancelled',
 ] as const;
 
 /** One of {@link MESSAGE_STATUSES}. */
@@ -294,6 +296,11 @@ export const TIMELINE_EVENTS = [
   'expired',
   /** JPush refused the message for good. */
   'failed',
+  /**
+   * The backend cancelled it: the cycle stopped, what was pushed and not
+   * acknowledged is withdrawn.
+   */
+  'cancelled',
 ] as const;
 
 /** One of {@link TIMELINE_EVENTS}. */

@@ -386,6 +386,25 @@ export class ServiceStack extends Stack {
       ENV.smsCountries,
       config.sms.countries.join(',')
     );
+    // Up to 100 messages, each sent as the one above sends it: the same
+    // grants, more time (ten at once, each a few calls).
+    const sendBatch = startsDeliveries(
+      fn(
+        'SendMessageBatchFunction',
+        'send-message-batch',
+        {
+          messages: ['PutItem', 'GetItem', 'UpdateItem'],
+          sessions: ['Query'],
+          offline: ['PutItem'],
+          history: ['PutItem'],
+        },
+        30
+      )
+    );
+    sendBatch.fn.addEnvironment(
+      ENV.smsCountries,
+      config.sms.countries.join(',')
+    );
     const getMessage = fn('GetMessageFunction', 'get-message', {
       messages: ['GetItem'],
     });
@@ -459,6 +478,29 @@ export class ServiceStack extends Stack {
             pacing: ['GetItem', 'UpdateItem'],
           },
           60
+        )
+      )
+    );
+
+    // Cancelling a message: it ends `cancelled` (one conditional update),
+    // its running delivery's wait ends through the task token, it leaves
+    // the offline store, and its pushes are withdrawn through the outbox (a
+    // push whose answer was lost is sent again with its cid first, hence
+    // the ACK key).
+    const cancelMessage = endsWaits(
+      signsAcks(
+        useJPush(
+          fn(
+            'CancelMessageFunction',
+            'cancel-message',
+            {
+              messages: ['GetItem', 'UpdateItem'],
+              offline: ['DeleteItem'],
+              withdrawals: ['PutItem', 'DeleteItem'],
+              pacing: ['GetItem', 'UpdateItem'],
+            },
+            30
+          )
         )
       )
     );
@@ -662,7 +704,9 @@ export class ServiceStack extends Stack {
     };
     const backendRouteKeys = [
       route(HttpMethod.POST, '/v1/messages', sendMessage),
+      route(HttpMethod.POST, '/v1/messages/batch', sendBatch),
       route(HttpMethod.GET, '/v1/messages/{messageId}', getMessage),
+      route(HttpMethod.DELETE, '/v1/messages/{messageId}', cancelMessage),
       route(HttpMethod.GET, '/v1/users/{userId}/messages', history),
       route(HttpMethod.POST, '/v1/sessions', login),
       route(

@@ -18,7 +18,7 @@ const STYLE = `
   --stored: #475569; --stored-bg: #f1f5f9; --sending: #1d4ed8; --sending-bg: #eff6ff;
   --received: #0e7490; --received-bg: #ecfeff; --acknowledged: #15803d; --acknowledged-bg: #f0fdf4;
   --escalated: #c2410c; --escalated-bg: #fff7ed; --expired: #6b7280; --expired-bg: #f3f4f6;
-  --failed: #b91c1c; --failed-bg: #fef2f2;
+  --failed: #b91c1c; --failed-bg: #fef2f2; --cancelled: #57534e; --cancelled-bg: #f5f5f4;
   --mono: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace;
 }
 * { box-sizing: border-box; }
@@ -71,6 +71,7 @@ h2 { margin: 0; font-size: 13px; font-weight: 600; text-transform: uppercase; le
 .s-escalated { color: var(--escalated); background: var(--escalated-bg); } .m-escalated { border-left-color: var(--escalated); }
 .s-expired { color: var(--expired); background: var(--expired-bg); } .m-expired { border-left-color: var(--expired); }
 .s-failed { color: var(--failed); background: var(--failed-bg); } .m-failed { border-left-color: var(--failed); }
+.s-cancelled { color: var(--cancelled); background: var(--cancelled-bg); } .m-cancelled { border-left-color: var(--cancelled); }
 .timeline { list-style: none; margin: 10px 0 0; padding: 8px 0 0; border-top: 1px solid var(--line); }
 .timeline li { display: grid; grid-template-columns: 64px 120px minmax(0, 1fr); gap: 10px; padding: 3px 0; font-size: 13px; }
 .timeline li.fresh, .msg.fresh { animation: appear .5s ease-out; }
@@ -83,7 +84,7 @@ h2 { margin: 0; font-size: 13px; font-weight: 600; text-transform: uppercase; le
 .ev-acknowledged, .ev-late-ack { color: var(--acknowledged); }
 .ev-escalated, .ev-sms-sent { color: var(--escalated); }
 .ev-failed, .ev-push-failed, .ev-sms-failed { color: var(--failed); } .ev-not-delivered { color: #b45309; }
-.ev-expired { color: var(--expired); }
+.ev-expired { color: var(--expired); } .ev-cancelled { color: var(--cancelled); }
 .ev-session, .ev-device { color: #7c3aed; } .ev-delivered { color: var(--received); } .ev-sms { color: var(--escalated); }
 .ev-execution { color: var(--failed); } .ev-status { color: #334155; }
 table { width: 100%; border-collapse: collapse; font-size: 13px; }
@@ -108,8 +109,8 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 
 const SCRIPT = `
 'use strict';
-var TERMINAL = ['acknowledged', 'escalated', 'expired', 'failed'];
-var STATUSES = ['stored', 'sending', 'received', 'acknowledged', 'escalated', 'expired', 'failed'];
+var TERMINAL = ['acknowledged', 'escalated', 'expired', 'failed', 'cancelled'];
+var STATUSES = ['stored', 'sending', 'received', 'acknowledged', 'escalated', 'expired', 'failed', 'cancelled'];
 var cards = new Map();
 var firstRender = true;
 var pending = false, running = false;

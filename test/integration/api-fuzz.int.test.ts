@@ -214,6 +214,28 @@ const routes: Record<string, fc.Arbitrary<Request>> = {
       })
     )
     .map((body) => ({ method: 'POST', path: '/v1/messages', body })),
+  'POST /v1/messages/batch': fc
+    .oneof(
+      nearValid({ messages: [{ to: 'fuzz_nobody', body: 'Hello.' }] }),
+      fc
+        .array(
+          fc.oneof(
+            nearValid({ to: 'fuzz_nobody', body: 'Hello.' }).map(
+              (text) => new Raw(text)
+            ),
+            jsonValue.map((text) => new Raw(text)),
+            fc.jsonValue()
+          ),
+          { maxLength: 4 }
+        )
+        .map((items) => `{"messages":${toJson(items)}}`),
+      bodyLike({ messages: fc.jsonValue() })
+    )
+    .map((body) => ({ method: 'POST', path: '/v1/messages/batch', body })),
+  'DELETE /v1/messages/{messageId}': segment.map((id) => ({
+    method: 'DELETE',
+    path: `/v1/messages/${id}`,
+  })),
   'GET /v1/messages/{messageId}': segment.map((id) => ({
     method: 'GET',
     path: `/v1/messages/${id}`,

@@ -392,6 +392,81 @@ describe('the synthesized bundles, run as Lambda runs them', () => {
     );
   }, 60_000);
 
+  it('sends a batch, then cancels a message: its wait ends and its push is withdrawn from the phone', async () => {
+    // Prepare: a user on a phone of their own, and one with no session.
+    const someone = newUserId('bundle');
+    const away = newUserId('bundle');
+    const own = newRegistrationId();
+    system.simulator.setDevice(own, { platform: 'android', online: true });
+    await system.api('POST', '/v1/sessions', {
+      userId: someone,
+      registrationId: own,
+      platform: 'android',
+    });
+
+    // Act
+    const batch = await system.api('POST', '/v1/messages/batch', {
+      messages: [
+        {
+          to: someone,
+          body: 'Cancel me',
+          policy: { intervalSeconds: 60, maxAttempts: 2 },
+        },
+        { to: away, body: 'Stored, then cancelled' },
+        { to: someone },
+      ],
+    });
+    const results = batch.json.results as Array<{
+      messageId?: string;
+      status?: string;
+      error?: { code: string };
+    }>;
+    const messageId = String(results[0]?.messageId);
+    await eventually(
+      async () =>
+        (await statusOf(messageId)).timeline.some((e) => e.event === 'pushed')
+          ? true
+          : undefined,
+      'the push'
+    );
+    const cancel = await system.api('DELETE', `/v1/messages/${messageId}`);
+    const cancelStored = await system.api(
+      'DELETE',
+      `/v1/messages/${results[1]?.messageId}`
+    );
+
+    // Assess
+    expect(batch.status).toBe(207);
+    expect(results.map((r) => r.status ?? r.error?.code)).toEqual([
+      'sending',
+      'stored',
+      'ValidationError',
+    ]);
+    expect(cancel).toMatchObject({
+      status: 200,
+      json: { status: 'cancelled', deliveryStopped: true, pushesWithdrawn: 1 },
+    });
+    expect(cancelStored).toMatchObject({
+      status: 200,
+      json: { status: 'cancelled' },
+    });
+    expect(
+      system.simulator
+        .getDevice(own)
+        ?.received.filter((p) => p.extras.messageId === messageId)
+        .map((p) => p.withdrawn)
+    ).toEqual([true]);
+    await eventually(
+      () =>
+        system.stateMachine
+          .listExecutions({ statusFilter: 'SUCCEEDED' })
+          .some((e) => e.name === messageId)
+          ? true
+          : undefined,
+      'the delivery to end'
+    );
+  }, 60_000);
+
   it('signs every call with the credentials Lambda puts in the environment, carrying no other credential source', () => {
     // The cycle above ran each bundle with only AWS_ACCESS_KEY_ID,
     // AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; the loopback endpoint
@@ -482,6 +557,10 @@ const NOT_REACHED_BY_THE_CYCLE: Record<string, string> = {
     'a session came back while it was stored again: drained at once',
   'LogoutFunction states:StartExecution PushDelivery':
     'a session came back while it was stored again: a new delivery starts',
+  'CancelMessageFunction dynamodb:GetItem PacingTable':
+    "the shared pacing reads the window when a reservation's condition fails",
+  'CancelMessageFunction secretsmanager:GetSecretValue AckSigningKey':
+    'a withdrawal of a push whose answer was lost sends it again with its cid first',
 };
 
 /** `<function> <action> <resource>` without the generated suffixes. */

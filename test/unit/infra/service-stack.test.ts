@@ -194,9 +194,9 @@ describe('ServiceStack functions', () => {
     // Act
     const readers = secretReaders('AckSigningKey');
 
-    // Assess: the Push function builds pushes; login, logout and the
-    // withdrawal sweeper may send a push whose answer was lost again (same
-    // cid, same payload, ACK token included) before withdrawing it.
+    // Assess: the Push function builds pushes; login, logout, cancelling
+    // and the withdrawal sweeper may send a push whose answer was lost again
+    // (same cid, same payload, ACK token included) before withdrawing it.
     expect([...readers].sort()).toEqual(
       [
         functionId('PushFunction'),
@@ -204,6 +204,7 @@ describe('ServiceStack functions', () => {
         functionId('LoginFunction'),
         functionId('LogoutFunction'),
         functionId('WithdrawSweeperFunction'),
+        functionId('CancelMessageFunction'),
       ].sort()
     );
     for (const name of [
@@ -263,11 +264,13 @@ describe('ServiceStack functions', () => {
       }
     }
     // The Push step ends its own wait; the ACK ends the wait of the step,
-    // and erasing a user the waits of their running deliveries.
+    // cancelling a message its delivery's, and erasing a user the waits of
+    // their running deliveries.
     expect([...endingWaits].sort()).toEqual(
       [
         functionId('PushFunction'),
         functionId('AckMessageFunction'),
+        functionId('CancelMessageFunction'),
         functionId('EraseUserFunction'),
       ].sort()
     );
@@ -491,7 +494,9 @@ const routeKeys = () =>
 const ACK_ROUTE = 'POST /v1/messages/{messageId}/ack';
 const BACKEND_ROUTES = [
   'POST /v1/messages',
+  'POST /v1/messages/batch',
   'GET /v1/messages/{messageId}',
+  'DELETE /v1/messages/{messageId}',
   'GET /v1/users/{userId}/messages',
   'POST /v1/sessions',
   'DELETE /v1/sessions/{userId}/{registrationId}',
@@ -624,7 +629,7 @@ describe('ServiceStack API', () => {
       .map(([id]) => id);
 
     // Assess
-    expect(routeIds).toHaveLength(7);
+    expect(routeIds).toHaveLength(BACKEND_ROUTES.length + 1);
     expect(stage.DependsOn).toEqual(expect.arrayContaining(routeIds));
   });
 
