@@ -260,38 +260,16 @@ export const getConfig = (
       `stateMachineLogLevel: ${JSON.stringify(context('stateMachineLogLevel'))} is not one of ${STATE_MACHINE_LOG_LEVELS.join(', ')}`
     );
   }
-  const executionData = context('stateMachineLogExecutionData');
-  const stateMachineLogExecutionData =
-    executionData === undefined ||
-    executionData === null ||
-    (typeof executionData === 'string' && executionData.trim() === '')
-      ? PRIVACY_DEFAULTS.stateMachineLogExecutionData
-      : executionData === true || executionData === 'true'
-        ? true
-        : executionData === false || executionData === 'false'
-          ? false
-          : undefined;
-  if (stateMachineLogExecutionData === undefined) {
-    throw new Error(
-      `stateMachineLogExecutionData: ${JSON.stringify(executionData)} is not true or false`
-    );
-  }
-  const includesTitle = context('onCallSmsIncludesTitle');
-  const onCallIncludesTitle =
-    includesTitle === undefined ||
-    includesTitle === null ||
-    includesTitle === ''
-      ? SMS_DEFAULTS.onCallIncludesTitle
-      : includesTitle === true || includesTitle === 'true'
-        ? true
-        : includesTitle === false || includesTitle === 'false'
-          ? false
-          : undefined;
-  if (onCallIncludesTitle === undefined) {
-    throw new Error(
-      `onCallSmsIncludesTitle: ${JSON.stringify(includesTitle)} is not true or false`
-    );
-  }
+  const stateMachineLogExecutionData = booleanSetting(
+    context,
+    'stateMachineLogExecutionData',
+    PRIVACY_DEFAULTS.stateMachineLogExecutionData
+  );
+  const onCallIncludesTitle = booleanSetting(
+    context,
+    'onCallSmsIncludesTitle',
+    SMS_DEFAULTS.onCallIncludesTitle
+  );
   const countries = text('smsCountries');
   const sms: SmsConfig = {
     perNumberPerHour: number(
