@@ -2,11 +2,11 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import * as z from 'zod';
 import { type AcknowledgeDeps, acknowledge } from '../domain/acknowledge.ts';
-import { MessagePath, RegistrationId } from '../domain/message.ts';
+import { RegistrationId } from '../domain/message.ts';
 import {
   jsonResponse,
+  messageIdOf,
   parseJsonBody,
-  parseWith,
   withHttpErrors,
 } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
@@ -34,11 +34,7 @@ const TokenOnlyAckInput = z.strictObject({
 /** `POST /v1/messages/{messageId}/ack`: the app confirms receipt. */
 export const createHandler = (deps: AcknowledgeDeps) =>
   withHttpErrors(async (event: APIGatewayProxyEventV2) => {
-    const { messageId } = parseWith(
-      MessagePath,
-      { messageId: event.pathParameters?.messageId },
-      'path'
-    );
+    const messageId = messageIdOf(event);
     logger.appendKeys({ messageId });
     const { token, registrationId } = parseJsonBody(
       event,

@@ -3,8 +3,7 @@ import {
   type CancelMessageDeps,
   cancelMessage,
 } from '../domain/cancel-message.ts';
-import { MessagePath } from '../domain/message.ts';
-import { jsonResponse, parseWith, withHttpErrors } from '../shared/http.ts';
+import { jsonResponse, messageIdOf, withHttpErrors } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { logger } from '../shared/powertools.ts';
 import { clock } from '../shared/wiring/clock.ts';
@@ -21,11 +20,7 @@ import { stepFunctions } from '../shared/wiring/sfn.ts';
  */
 export const createHandler = (deps: CancelMessageDeps) =>
   withHttpErrors(async (event: APIGatewayProxyEventV2) => {
-    const { messageId } = parseWith(
-      MessagePath,
-      { messageId: event.pathParameters?.messageId },
-      'path'
-    );
+    const messageId = messageIdOf(event);
     logger.appendKeys({ messageId });
     const result = await cancelMessage(messageId, deps);
     logger.info(result.repeated ? 'Cancel repeated' : 'Message cancelled', {

@@ -10,6 +10,7 @@ import {
   NotFoundError,
   ValidationError,
 } from '../domain/errors.ts';
+import { MessagePath } from '../domain/message.ts';
 import { logger } from './powertools.ts';
 
 /** The largest request body the API reads, unless a route says otherwise. */
@@ -118,6 +119,15 @@ export const parseWith = <S extends z.ZodType>(
     `Invalid request ${where}: ${problems.join('; ')}.`
   );
 };
+
+/**
+ * The message id of a `/v1/messages/{messageId}` route, checked before
+ * anything is read or logged.
+ * @throws ValidationError when it is not a message id
+ */
+export const messageIdOf = (event: APIGatewayProxyEventV2): string =>
+  parseWith(MessagePath, { messageId: event.pathParameters?.messageId }, 'path')
+    .messageId;
 
 const valueAt = (value: unknown, path: readonly PropertyKey[]): unknown =>
   path.reduce<unknown>(
