@@ -41,6 +41,8 @@ export interface EnvironmentConfig {
   readonly privacy: PrivacyConfig;
   /** Limits on escalation SMS and the on-call grouping (README, "SMS limits"). */
   readonly sms: SmsConfig;
+  /** The outcome events. */
+  readonly events: EventsConfig;
   /** Request limits and alarm thresholds of the HTTP API. */
   readonly api: {
     /** The open ACK route's own limits, apart from the backend routes'. */
@@ -148,6 +150,24 @@ export const API_DEFAULTS = {
 } as const satisfies EnvironmentConfig['api'];
 
 const E164 = /^\+[1-9]\d{6,14}$/;
+
+/** Where the outcome events go, and what they carry. */
+export interface EventsConfig {
+  /**
+   * An existing EventBridge bus to put them on (`eventBusArn`), e.g. the
+   * account's `default` bus. @default a bus the stack creates,
+   * `PushDeliveryOutcomes-<stage>`
+   */
+  readonly eventBusArn?: string;
+  /**
+   * Add the message's title, body and data to each event
+   * (`eventsIncludeContent`). @default false: ids and statuses only
+   */
+  readonly includeContent: boolean;
+}
+
+const EVENT_BUS_ARN =
+  /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[\w.\-/]{1,256}$/;
 
 /**
  * A true/false setting from the context: a JSON boolean (cdk.json) or its
@@ -295,6 +315,16 @@ export const getConfig = (
     onCallIncludesTitle,
     suppressedAlarmThreshold: threshold('smsSuppressedAlarmThreshold', 1),
   };
+  const eventBusArn = text('eventBusArn');
+  if (eventBusArn !== undefined && !EVENT_BUS_ARN.test(eventBusArn)) {
+    throw new Error(
+      `eventBusArn: "${eventBusArn}" is not an EventBridge bus ARN like arn:aws:events:eu-west-1:123456789012:event-bus/default`
+    );
+  }
+  const events: EventsConfig = {
+    ...(eventBusArn === undefined ? {} : { eventBusArn }),
+    includeContent: booleanSetting(context, 'eventsIncludeContent', false),
+  };
   const isProd = stage === 'prod';
   return {
     stage,
@@ -313,6 +343,7 @@ export const getConfig = (
     },
     jpushTimeout: Duration.seconds(10),
     sms,
+    events,
     privacy: {
       retentionDays,
       stateMachineLogLevel,

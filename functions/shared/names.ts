@@ -13,8 +13,86 @@ export const METRICS_NAMESPACE = 'PushDelivery';
 /** The `service` dimension Powertools puts on every custom metric. */
 export const SERVICE_NAME = 'push-delivery';
 
-/** Metric names, PascalCase past-tense events. */
+/** The API families JPush rate-limits separately (and the pacing paces). */
+export const JPUSH_FAMILIES = ['push', 'report', 'device'] as const;
+
+/** One of {@link JPUSH_FAMILIES}. */
+export type JPushFamily = (typeof JPUSH_FAMILIES)[number];
+
+/** The dimension of the JPush call metrics: the call's family. */
+export const JPUSH_FAMILY_DIMENSION = 'family';
+
+/**
+ * Metric names, PascalCase past-tense events (a time is named for what it
+ * measures). Every custom metric the functions emit is named here; the
+ * alarms and the dashboard watch these names only.
+ */
 export const METRIC = {
+  /**
+   * Outcomes, from the messages table's stream (outcome-metrics): a
+   * message that became stored (no session: in the offline store).
+   */
+  MessageStored: 'MessageStored',
+  /** JPush's report says a device got the message (status `received`). */
+  MessageReceived: 'MessageReceived',
+  /** A message confirmed (status `acknowledged`: the ACK, or the report). */
+  MessageAcknowledged: 'MessageAcknowledged',
+  /** A message escalated: no confirmation after every attempt. */
+  MessageEscalated: 'MessageEscalated',
+  /** A message whose life ended before it was delivered. */
+  MessageExpired: 'MessageExpired',
+  /** A message the backend cancelled. */
+  MessageCancelled: 'MessageCancelled',
+  /** An ACK that came after the message had ended. */
+  MessageAcknowledgedLate: 'MessageAcknowledgedLate',
+  /**
+   * Milliseconds from the API taking a message (`createdAt`) to its
+   * confirmation (`ackedAt`), once per message that became acknowledged
+   * (from the messages table's stream). Time in the offline store counts.
+   */
+  TimeToAcknowledge: 'TimeToAcknowledge',
+  /** Messages the API took (single sends and batch items). */
+  MessageAccepted: 'MessageAccepted',
+  /** Pushes JPush accepted (the Push step). */
+  PushSent: 'PushSent',
+  /** Push steps that ended `paced` (JPush's window used up). */
+  PushPaced: 'PushPaced',
+  /** Seconds a paced Push step's cycle waits for the window. */
+  PacedWaitSeconds: 'PacedWaitSeconds',
+  /** ACK calls the ACK route accepted. */
+  AckReceived: 'AckReceived',
+  UserLoggedIn: 'UserLoggedIn',
+  UserLoggedOut: 'UserLoggedOut',
+  /** Messages taken from the offline store at a login. */
+  MessagesDrained: 'MessagesDrained',
+  /** A login that replaced another session on the device. */
+  SessionReplaced: 'SessionReplaced',
+  /** Pushes withdrawn from devices (a logout, the sweeper). */
+  PushesWithdrawn: 'PushesWithdrawn',
+  /** Messages put back in the offline store at a logout. */
+  MessagesRestored: 'MessagesRestored',
+  AliasBindFailed: 'AliasBindFailed',
+  AliasClearFailed: 'AliasClearFailed',
+  /** Withdrawals the sweeper will try again. */
+  WithdrawalsPending: 'WithdrawalsPending',
+  /** Withdrawals given up (the push's time_to_live has passed). */
+  WithdrawalsAbandoned: 'WithdrawalsAbandoned',
+  /**
+   * A JPush call that JPush answered with an error other than a 429 (5xx,
+   * a refusal, bad credentials) or whose answer was lost, by
+   * {@link JPUSH_FAMILY_DIMENSION}. Not 1011 (JPush knows none of the
+   * devices: an answer about the devices, recorded as `not-delivered`).
+   */
+  JPushCallFailed: 'JPushCallFailed',
+  /** A JPush call that JPush answered 429, by {@link JPUSH_FAMILY_DIMENSION}. */
+  JPushRateLimited: 'JPushRateLimited',
+  /**
+   * Milliseconds the shared pacing held a JPush call back (its family's
+   * window was used up, so the call was not made), one value per call
+   * held, by {@link JPUSH_FAMILY_DIMENSION}; its sample count is the calls
+   * held.
+   */
+  JPushPacingWait: 'JPushPacingWait',
   /** A message JPush refused for good (from the messages table's stream). */
   MessageFailed: 'MessageFailed',
   /**
@@ -44,6 +122,13 @@ export const METRIC = {
   SmsSuppressed: 'SmsSuppressed',
   /** Escalations folded into an on-call summary instead of paging alone. */
   OnCallGrouped: 'OnCallGrouped',
+  /** Outcome events put on the bus (redeliveries included). */
+  OutcomeEventPublished: 'OutcomeEventPublished',
+  /**
+   * Stream records whose outcome events could not be put on the bus this
+   * time (the records are given again).
+   */
+  OutcomeEventFailed: 'OutcomeEventFailed',
 } as const;
 
 /**
@@ -96,6 +181,10 @@ export const ENV = {
   onCallWindowSeconds: 'ON_CALL_WINDOW_SECONDS',
   /** `true`: the on-call page carries the message's title. */
   onCallSmsIncludesTitle: 'ON_CALL_SMS_INCLUDES_TITLE',
+  /** The EventBridge bus the outcome events are put on (its name or ARN). */
+  eventBusName: 'OUTCOME_EVENT_BUS_NAME',
+  /** `true`: outcome events carry the message's title, body and data. */
+  eventsIncludeContent: 'OUTCOME_EVENTS_INCLUDE_CONTENT',
 } as const;
 
 /** One environment variable name of {@link ENV}. */
@@ -305,3 +394,30 @@ export const TIMELINE_EVENTS = [
 
 /** One of {@link TIMELINE_EVENTS}. */
 export type TimelineEventName = (typeof TIMELINE_EVENTS)[number];
+
+/** The `source` of every outcome event (EventBridge's `source`). */
+export const OUTCOME_EVENT_SOURCE = 'push-delivery';
+
+/**
+ * The `detail-type` of each outcome event, by what happened to the message:
+ * one per status it takes, `Message Accepted` when the API took it, and
+ * `Message Acknowledged Late` for an ACK after it had ended.
+ */
+export const OUTCOME_EVENT_TYPES = {
+  accepted: 'Message Accepted',
+  stored: 'Message Stored',
+  sending: 'Message Sending',
+  received: 'Message Received',
+  acknowledged: 'Message Acknowledged',
+  escalated: 'Message Escalated',
+  expired: 'Message Expired',
+  failed: 'Message Failed',
+  cancelled: 'Message Cancelled',
+  'late-ack': 'Message Acknowledged Late',
+} as const satisfies Record<MessageStatus | 'accepted' | 'late-ack', string>;
+
+/** What an outcome event says happened (a key of {@link OUTCOME_EVENT_TYPES}). */
+export type OutcomeKind = keyof typeof OUTCOME_EVENT_TYPES;
+
+/** One `detail-type` of {@link OUTCOME_EVENT_TYPES}. */
+export type OutcomeEventType = (typeof OUTCOME_EVENT_TYPES)[OutcomeKind];

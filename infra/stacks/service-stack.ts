@@ -28,7 +28,12 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import {
+  EventBus,
+  type IEventBus,
+  Rule,
+  Schedule,
+} from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaFunctionTarget } from 'aws-cdk-lib/aws-events-targets';
 import {
   type IRole,
@@ -85,6 +90,8 @@ export class ServiceStack extends Stack {
    * publish failed); its own key, so it does not fail with the on-call one.
    */
   public readonly opsTopic: Topic;
+  /** The bus the outcome events are put on (created, or the one given). */
+  public readonly eventBus: IEventBus;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
@@ -536,6 +543,65 @@ export class ServiceStack extends Stack {
         onFailure: new SqsDlq(streamFailures),
       })
     );
+    // Outcome events from the same stream: every status change, in order
+    // per message, at least once, on the bus. A record whose events cannot
+    // be put is tried again (and every later one of its shard after it), for
+    // as long as the stream keeps it; then it goes to the dead-letter queue,
+    // which alarms.
+    this.eventBus = config.events.eventBusArn
+      ? EventBus.fromEventBusArn(
+          this,
+          'OutcomeEventBus',
+          config.events.eventBusArn
+        )
+      : new EventBus(this, 'OutcomeEventBus', {
+          eventBusName: `PushDeliveryOutcomes-${config.stage}`,
+          description:
+            'Outcome events of push delivery: one per status change of a message.',
+        });
+    const outcomeEvents = fn('OutcomeEventsFunction', 'outcome-events', {});
+    outcomeEvents.fn.addEnvironment(
+      ENV.eventBusName,
+      this.eventBus.eventBusArn
+    );
+    outcomeEvents.fn.addEnvironment(
+      ENV.eventsIncludeContent,
+      String(config.events.includeContent)
+    );
+    this.eventBus.grantPutEventsTo(outcomeEvents.fn);
+    const eventFailures = new Queue(this, 'OutcomeEventsFailures', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(eventFailures).acknowledge(
+      {
+        id: 'AwsSolutions-SQS3',
+        reason:
+          'This queue is itself the dead-letter destination of the outcome events consumer.',
+      },
+      {
+        id: 'Serverless-SQSRedrivePolicy',
+        reason:
+          'This queue is itself the dead-letter destination of the outcome events consumer.',
+      }
+    );
+    outcomeEvents.fn.addEventSource(
+      new DynamoEventSource(data.messages, {
+        startingPosition: StartingPosition.LATEST,
+        batchSize: 100,
+        maxBatchingWindow: Duration.seconds(1),
+        // Not bisected: a batch stops at its first failed record, which
+        // comes again with every later one, so the order holds.
+        bisectBatchOnError: false,
+        reportBatchItemFailures: true,
+        retryAttempts: 10_000,
+        maxRecordAge: Duration.days(1),
+        // One batch at a time per shard: a message's changes in order.
+        parallelizationFactor: 1,
+        onFailure: new SqsDlq(eventFailures),
+      })
+    );
     // The ops topic tells that the on-call path failed, so it shares
     // nothing with it but the numbers; operators subscribe more endpoints.
     this.opsTopic = new Topic(this, 'OpsTopic', {
@@ -624,6 +690,14 @@ export class ServiceStack extends Stack {
       outcome(METRIC.SmsSuppressed),
       "Escalation SMS were held back by a limit (a number's hourly rate or the daily cap); see the sms-suppressed events in the message timelines, and raise smsDailyCap if the cap is too low.",
       config.sms.suppressedAlarmThreshold
+    );
+    alarm(
+      'OutcomeEventsUndelivered',
+      this.opsTopic,
+      eventFailures.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+      }),
+      'Outcome events could not be put on the bus for a day; the stream records wait in the OutcomeEventsFailures queue (see the OutcomeEvents function log).'
     );
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
       retention: config.logRetention,
@@ -837,6 +911,9 @@ export class ServiceStack extends Stack {
     });
     new CfnOutput(this, 'OnCallTopicArn', { value: this.onCallTopic.topicArn });
     new CfnOutput(this, 'OpsTopicArn', { value: this.opsTopic.topicArn });
+    new CfnOutput(this, 'OutcomeEventBusArn', {
+      value: this.eventBus.eventBusArn,
+    });
     new CfnOutput(this, 'MessagesTableName', {
       value: data.messages.tableName,
     });

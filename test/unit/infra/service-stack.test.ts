@@ -855,7 +855,7 @@ describe('ServiceStack alarms and their topics', () => {
     const names = alarms().map((a) => a.Properties.AlarmName);
 
     // Assess
-    expect(names.length).toBe(10);
+    expect(names.length).toBe(11);
     for (const name of names) {
       expect(name).toMatch(/^PushDelivery-[A-Za-z]+-dev$/);
     }
@@ -886,6 +886,7 @@ describe('ServiceStack alarms and their topics', () => {
       'PushDelivery-AckClientErrors-dev',
       'PushDelivery-AckThrottled-dev',
       'PushDelivery-BackendThrottled-dev',
+      'PushDelivery-OutcomeEventsUndelivered-dev',
       'PushDelivery-SmsFailed-dev',
       'PushDelivery-SmsSuppressed-dev',
       'PushDelivery-SmsUndelivered-dev',
