@@ -10,6 +10,7 @@ import {
   withHttpErrors,
 } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
+import { METRIC } from '../shared/names.ts';
 import { logger, metrics } from '../shared/powertools.ts';
 import { ackSettings } from '../shared/wiring/ack-settings.ts';
 import { clock } from '../shared/wiring/clock.ts';
@@ -51,7 +52,7 @@ export const createHandler = (deps: AcknowledgeDeps) =>
     // Outcomes are counted from the messages table's stream
     // (outcome-metrics.ts); this counts the ACK calls themselves.
     logger.info('ACK received', { result });
-    metrics.addMetric('AckReceived', MetricUnit.Count, 1);
+    metrics.addMetric(METRIC.AckReceived, MetricUnit.Count, 1);
     return jsonResponse(204);
   });
 

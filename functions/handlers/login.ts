@@ -3,6 +3,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { LoginInput, login, type SessionDeps } from '../domain/sessions.ts';
 import { jsonResponse, parseJsonBody, withHttpErrors } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
+import { METRIC } from '../shared/names.ts';
 import { logger, metrics } from '../shared/powertools.ts';
 import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
@@ -31,22 +32,22 @@ export const createHandler = (deps: SessionDeps) =>
         restored: result.replaced.restored,
         scanTruncated: result.replaced.scanTruncated,
       });
-      metrics.addMetric('SessionReplaced', MetricUnit.Count, 1);
+      metrics.addMetric(METRIC.SessionReplaced, MetricUnit.Count, 1);
     }
     if (result.aliasError) {
       logger.warn('JPush alias not bound', {
         jpushCode: result.aliasError.code,
         reason: result.aliasError.message,
       });
-      metrics.addMetric('AliasBindFailed', MetricUnit.Count, 1);
+      metrics.addMetric(METRIC.AliasBindFailed, MetricUnit.Count, 1);
     }
     logger.info('User logged in', {
       platform: input.platform,
       drained: result.drained,
       alias: result.alias,
     });
-    metrics.addMetric('UserLoggedIn', MetricUnit.Count, 1);
-    metrics.addMetric('MessagesDrained', MetricUnit.Count, result.drained);
+    metrics.addMetric(METRIC.UserLoggedIn, MetricUnit.Count, 1);
+    metrics.addMetric(METRIC.MessagesDrained, MetricUnit.Count, result.drained);
     return jsonResponse(200, {
       drained: result.drained,
       alias: result.alias,

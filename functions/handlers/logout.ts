@@ -3,6 +3,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { LogoutInput, logout, type SessionDeps } from '../domain/sessions.ts';
 import { jsonResponse, parseWith, withHttpErrors } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
+import { METRIC } from '../shared/names.ts';
 import { logger, metrics } from '../shared/powertools.ts';
 import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
@@ -35,7 +36,7 @@ export const createHandler = (deps: SessionDeps) =>
         jpushCode: result.aliasError.code,
         reason: result.aliasError.message,
       });
-      metrics.addMetric('AliasClearFailed', MetricUnit.Count, 1);
+      metrics.addMetric(METRIC.AliasClearFailed, MetricUnit.Count, 1);
     }
     if (result.scanTruncated) {
       logger.warn('History scan stopped at its page limit');
@@ -48,17 +49,17 @@ export const createHandler = (deps: SessionDeps) =>
       restored: result.restored,
       sessionsLeft: result.sessionsLeft,
     });
-    metrics.addMetric('UserLoggedOut', MetricUnit.Count, 1);
+    metrics.addMetric(METRIC.UserLoggedOut, MetricUnit.Count, 1);
     if (result.withdrawn.length > 0) {
       metrics.addMetric(
-        'PushesWithdrawn',
+        METRIC.PushesWithdrawn,
         MetricUnit.Count,
         result.withdrawn.length
       );
     }
     if (result.restored.length > 0) {
       metrics.addMetric(
-        'MessagesRestored',
+        METRIC.MessagesRestored,
         MetricUnit.Count,
         result.restored.length
       );

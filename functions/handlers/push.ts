@@ -7,6 +7,7 @@ import {
 } from '../domain/push-attempt.ts';
 import { logJPushFailure } from '../shared/jpush-log.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
+import { METRIC } from '../shared/names.ts';
 import { logger, metrics } from '../shared/powertools.ts';
 import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
@@ -43,12 +44,12 @@ export const createHandler =
         devices: result.targets.length,
       });
       if (result.outcome === 'pushed') {
-        metrics.addMetric('PushSent', MetricUnit.Count, 1);
+        metrics.addMetric(METRIC.PushSent, MetricUnit.Count, 1);
       }
       if (result.outcome === 'paced') {
-        metrics.addMetric('PushPaced', MetricUnit.Count, 1);
+        metrics.addMetric(METRIC.PushPaced, MetricUnit.Count, 1);
         metrics.addMetric(
-          'PacedWaitSeconds',
+          METRIC.PacedWaitSeconds,
           MetricUnit.Seconds,
           result.waitSeconds ?? 0
         );

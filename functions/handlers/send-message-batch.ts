@@ -16,6 +16,7 @@ import {
   withHttpErrors,
 } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
+import { METRIC } from '../shared/names.ts';
 import { logger, metrics } from '../shared/powertools.ts';
 import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
@@ -77,7 +78,7 @@ export const createHandler = (deps: SendMessageDeps) =>
       refused,
     });
     if (created > 0) {
-      metrics.addMetric('MessageAccepted', MetricUnit.Count, created);
+      metrics.addMetric(METRIC.MessageAccepted, MetricUnit.Count, created);
     }
     return jsonResponse(207, { results });
   });

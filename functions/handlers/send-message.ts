@@ -10,6 +10,7 @@ import {
   withHttpErrors,
 } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
+import { METRIC } from '../shared/names.ts';
 import { logger, metrics } from '../shared/powertools.ts';
 import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
@@ -28,7 +29,7 @@ export const createHandler = (deps: SendMessageDeps) =>
       to: input.to,
     });
     if (result.created) {
-      metrics.addMetric('MessageAccepted', MetricUnit.Count, 1);
+      metrics.addMetric(METRIC.MessageAccepted, MetricUnit.Count, 1);
     }
     const response = jsonResponse(202, {
       messageId: result.messageId,

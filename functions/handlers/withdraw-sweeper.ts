@@ -1,6 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { sweepWithdrawals, type WithdrawDeps } from '../domain/withdraw.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
+import { METRIC } from '../shared/names.ts';
 import { logger, metrics } from '../shared/powertools.ts';
 import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
@@ -20,13 +21,25 @@ export const createHandler = (deps: Deps) => async (_event: unknown) => {
     counts.withdrawn + counts.refused + counts.retrying + counts.expired;
   if (tried > 0) logger.info('Withdrawals retried', { ...counts });
   if (counts.withdrawn > 0) {
-    metrics.addMetric('PushesWithdrawn', MetricUnit.Count, counts.withdrawn);
+    metrics.addMetric(
+      METRIC.PushesWithdrawn,
+      MetricUnit.Count,
+      counts.withdrawn
+    );
   }
   if (counts.retrying > 0) {
-    metrics.addMetric('WithdrawalsPending', MetricUnit.Count, counts.retrying);
+    metrics.addMetric(
+      METRIC.WithdrawalsPending,
+      MetricUnit.Count,
+      counts.retrying
+    );
   }
   if (counts.expired > 0) {
-    metrics.addMetric('WithdrawalsAbandoned', MetricUnit.Count, counts.expired);
+    metrics.addMetric(
+      METRIC.WithdrawalsAbandoned,
+      MetricUnit.Count,
+      counts.expired
+    );
   }
   return counts;
 };
