@@ -18,18 +18,19 @@ import { logger, metrics } from '../shared/powertools.ts';
 
 /** The metric each status change counts. */
 const METRIC_OF: Partial<Record<MessageStatus, string>> = {
-  stored: 'MessageStored',
-  received: 'MessageReceived',
-  acknowledged: 'MessageAcknowledged',
-  escalated: 'MessageEscalated',
-  expired: 'MessageExpired',
+  stored: METRIC.MessageStored,
+  received: METRIC.MessageReceived,
+  acknowledged: METRIC.MessageAcknowledged,
+  escalated: METRIC.MessageEscalated,
+  expired: METRIC.MessageExpired,
   failed: METRIC.MessageFailed,
-  cancelled: 'MessageCancelled',
+  cancelled: METRIC.MessageCancelled,
 };
 
 type Image = {
   status?: MessageStatus;
   ackedAt?: string;
+  createdAt?: string;
   messageId?: string;
   timeline?: { event?: string }[];
 };
@@ -61,7 +62,7 @@ export const outcomeMetricsOf = (record: DynamoDBRecord): string[] => {
     after.status !== 'acknowledged' &&
     before.status !== undefined
   ) {
-    found.push('MessageAcknowledgedLate');
+    found.push(METRIC.MessageAcknowledgedLate);
   }
   // The timeline only grows (list_append): what the change added is the
   // difference of the counts.
@@ -71,12 +72,35 @@ export const outcomeMetricsOf = (record: DynamoDBRecord): string[] => {
   return found;
 };
 
+/**
+ * How long a message took from the API taking it to its confirmation (ms),
+ * when this change made it acknowledged; otherwise (another change, a late
+ * ACK, times that cannot be read) `undefined`.
+ * @param record a DynamoDB stream record of the messages table
+ */
+export const timeToAcknowledgeOf = (
+  record: DynamoDBRecord
+): number | undefined => {
+  const before = imageOf(record.dynamodb?.OldImage);
+  const after = imageOf(record.dynamodb?.NewImage);
+  if (after.status !== 'acknowledged' || before.status === 'acknowledged') {
+    return undefined;
+  }
+  const ms =
+    Date.parse(after.ackedAt ?? '') - Date.parse(after.createdAt ?? '');
+  // Two clocks (the API's and the confirming function's) may disagree by
+  // a little: never a negative time.
+  return Number.isFinite(ms) ? Math.max(0, ms) : undefined;
+};
+
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
 /**
  * Counts message outcomes from the messages table's stream, so that every
  * outcome is counted from what was recorded on the message, whichever step
- * recorded it (an SMS that failed included). Reports partial batch failures.
+ * recorded it (an SMS that failed included), and measures each
+ * acknowledged message's time from acceptance (`TimeToAcknowledge`).
+ * Reports partial batch failures.
  */
 export const createHandler =
   (_deps: object) =>
@@ -90,6 +114,14 @@ export const createHandler =
             metric: name,
             messageId: imageOf(record.dynamodb?.NewImage).messageId,
           });
+        }
+        const took = timeToAcknowledgeOf(record);
+        if (took !== undefined) {
+          metrics.addMetric(
+            METRIC.TimeToAcknowledge,
+            MetricUnit.Milliseconds,
+            took
+          );
         }
       },
       processor

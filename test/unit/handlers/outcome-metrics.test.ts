@@ -1,9 +1,11 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createHandler,
   outcomeMetricsOf,
+  timeToAcknowledgeOf,
 } from '../../../functions/handlers/outcome-metrics.ts';
 import type { AppDeps } from '../../../functions/shared/deps.ts';
 import { METRIC } from '../../../functions/shared/names.ts';
@@ -49,7 +51,11 @@ describe('outcome metrics from the messages stream', () => {
     const found = [escalated, failed, timelineOnly].map(outcomeMetricsOf);
 
     // Assess
-    expect(found).toEqual([['MessageEscalated'], [METRIC.MessageFailed], []]);
+    expect(found).toEqual([
+      [METRIC.MessageEscalated],
+      [METRIC.MessageFailed],
+      [],
+    ]);
   });
 
   it('counts an ACK after the message ended as late, and an ordinary ACK as acknowledged', () => {
@@ -68,8 +74,8 @@ describe('outcome metrics from the messages stream', () => {
     );
 
     // Act / Assess
-    expect(outcomeMetricsOf(late)).toEqual(['MessageAcknowledgedLate']);
-    expect(outcomeMetricsOf(onTime)).toEqual(['MessageAcknowledged']);
+    expect(outcomeMetricsOf(late)).toEqual([METRIC.MessageAcknowledgedLate]);
+    expect(outcomeMetricsOf(onTime)).toEqual([METRIC.MessageAcknowledged]);
   });
 
   it('counts each sms-failed event a change added to the timeline, once', () => {
@@ -119,7 +125,7 @@ describe('outcome metrics from the messages stream', () => {
       [METRIC.EscalationSmsFailed],
       [],
       [
-        'MessageEscalated',
+        METRIC.MessageEscalated,
         METRIC.EscalationSmsFailed,
         METRIC.EscalationSmsFailed,
       ],
@@ -161,9 +167,75 @@ describe('outcome metrics from the messages stream', () => {
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
     expect(added.mock.calls.map((c) => c[0])).toEqual([
-      'MessageStored',
-      'MessageEscalated',
+      METRIC.MessageStored,
+      METRIC.MessageEscalated,
       METRIC.EscalationSmsFailed,
+    ]);
+  });
+
+  it('measures the time from acceptance to confirmation of a message that became acknowledged, once', () => {
+    // Prepare
+    const m = { messageId: 'm1', createdAt: '2026-11-27T08:00:00.000Z' };
+    const acked = {
+      ...m,
+      status: 'acknowledged',
+      ackedAt: '2026-11-27T08:01:02.500Z',
+    };
+    const confirmed = record({ ...m, status: 'received' }, acked);
+    const again = record(acked, { ...acked, timeline: [] });
+    const late = record(
+      { ...m, status: 'escalated' },
+      { ...m, status: 'escalated', ackedAt: '2026-11-27T09:00:00.000Z' }
+    );
+    const skewed = record(
+      { ...m, status: 'sending' },
+      { ...acked, ackedAt: '2026-11-27T07:59:59.900Z' }
+    );
+    const unreadable = record(
+      { messageId: 'm2', status: 'sending' },
+      { messageId: 'm2', status: 'acknowledged', ackedAt: 'later' }
+    );
+
+    // Act
+    const found = [confirmed, again, late, skewed, unreadable].map(
+      timeToAcknowledgeOf
+    );
+
+    // Assess
+    expect(found).toEqual([62_500, undefined, undefined, 0, undefined]);
+  });
+
+  it('emits TimeToAcknowledge in milliseconds beside the outcome count', async () => {
+    // Prepare
+    const added = vi
+      .spyOn(metrics, 'addMetric')
+      .mockImplementation(() => metrics);
+    const event: DynamoDBStreamEvent = {
+      Records: [
+        record(
+          {
+            messageId: 'm1',
+            status: 'sending',
+            createdAt: '2026-11-27T08:00:00.000Z',
+          },
+          {
+            messageId: 'm1',
+            status: 'acknowledged',
+            createdAt: '2026-11-27T08:00:00.000Z',
+            ackedAt: '2026-11-27T08:00:04.000Z',
+          }
+        ),
+      ],
+    };
+
+    // Act
+    const response = await createHandler({} as AppDeps)(event);
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(added.mock.calls).toEqual([
+      [METRIC.MessageAcknowledged, MetricUnit.Count, 1],
+      [METRIC.TimeToAcknowledge, MetricUnit.Milliseconds, 4000],
     ]);
   });
 });
