@@ -9,6 +9,7 @@ import {
   type CallOptions,
   type DeviceUpdate,
   JPushError,
+  JPushNoTargetError,
   JPushPacedError,
   type JPushPort,
   JPushRateLimitError,
@@ -16,10 +17,26 @@ import {
   type PushPayload,
   type RateLimit,
 } from '../domain/jpush.ts';
-import type { KeyOf } from '../shared/names.ts';
+import type { JPushFamily, KeyOf } from '../shared/names.ts';
 
 /** The API families JPush rate-limits separately (reference §1.5). */
-export type PacedFamily = 'push' | 'report' | 'device';
+export type PacedFamily = JPushFamily;
+
+/**
+ * Told what became of the paced calls that did not succeed, e.g. to count
+ * them: each method is called at most once per call, and must not throw.
+ */
+export interface JPushCallObserver {
+  /** The shared pacing held a call back for `waitMs` (it was not made). */
+  held(family: PacedFamily, waitMs: number): void;
+  /** JPush answered a call 429. */
+  rateLimited(family: PacedFamily): void;
+  /**
+   * JPush answered a call with another error, or its answer was lost
+   * (not 1011, which says JPush knows none of the devices).
+   */
+  failed(family: PacedFamily, error: JPushError): void;
+}
 
 /** A reservation: a call may go, with what the shared window said. */
 export type Reservation =
@@ -207,16 +224,19 @@ export class PacedJPush implements JPushPort {
   /**
    * @param inner the JPush client
    * @param pacing the shared windows
+   * @param observer told of calls held back, 429s and other failures
    */
   constructor(
     private readonly inner: JPushPort,
-    private readonly pacing: PacingStore
+    private readonly pacing: PacingStore,
+    private readonly observer?: JPushCallObserver
   ) {}
 
   async #paced<T>(family: PacedFamily, call: () => Promise<T>): Promise<T> {
     const reservation = await this.pacing.reserve(family);
     if (!reservation.go) {
       const resetSeconds = Math.max(1, Math.ceil(reservation.waitMs / 1000));
+      this.observer?.held(family, reservation.waitMs);
       throw new JPushPacedError(
         `JPush's ${family} rate limit is used up for ${resetSeconds} s more (shared pacing; not sent)`,
         { rateLimit: { remaining: 0, resetSeconds } }
@@ -234,11 +254,15 @@ export class PacedJPush implements JPushPort {
       return result;
     } catch (error) {
       if (error instanceof JPushRateLimitError) {
+        this.observer?.rateLimited(family);
         await this.pacing.observe(family, {
           ...(slot.rateLimit ?? error.rateLimit),
           remaining: 0,
         });
       } else if (error instanceof JPushError) {
+        if (!(error instanceof JPushNoTargetError)) {
+          this.observer?.failed(family, error);
+        }
         const rateLimit = slot.rateLimit ?? error.rateLimit;
         if (rateLimit) {
           await this.pacing.observe(family, rateLimit, reservation.window);

@@ -6,6 +6,7 @@ import { readJPushCredentials } from '../../adapters/secrets.ts';
 import type { JPushPort } from '../../domain/jpush.ts';
 import type { CidSource, ReportModeMemory } from '../../domain/ports.ts';
 import { optionalEnv, requireEnv } from '../env.ts';
+import { jpushCallMetrics } from '../jpush-log.ts';
 import { ENV } from '../names.ts';
 import { lambdaRepositories } from './dynamo.ts';
 import { once, type Part } from './part.ts';
@@ -41,7 +42,8 @@ export const jpush: Part<JPushDeps> = () => {
           timeoutMs: Number(optionalEnv(ENV.jpushTimeoutMs) ?? 10_000),
           onRateLimit: recordRateLimit,
         }),
-        lambdaRepositories().pacing
+        lambdaRepositories().pacing,
+        jpushCallMetrics
       )
   );
   return {

@@ -10,9 +10,10 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   DynamoPacing,
+  type JPushCallObserver,
   type PacedFamily,
   PacedJPush,
   type PacingStore,
@@ -21,6 +22,7 @@ import {
   type WindowView,
 } from '../../../functions/adapters/jpush-pacing.ts';
 import {
+  JPushNoTargetError,
   JPushPacedError,
   type JPushPort,
   JPushRateLimitError,
@@ -28,6 +30,12 @@ import {
   type PushPayload,
   type RateLimit,
 } from '../../../functions/domain/jpush.ts';
+import { jpushCallMetrics } from '../../../functions/shared/jpush-log.ts';
+import {
+  METRIC,
+  METRICS_NAMESPACE,
+  SERVICE_NAME,
+} from '../../../functions/shared/names.ts';
 import { RecordingJPush } from '../../helpers/recording-jpush.ts';
 
 const T0 = Date.parse('2026-11-27T08:00:00.000Z');
@@ -341,6 +349,46 @@ describe('PacedJPush', () => {
     expect(pacing.reserved).toEqual([family]);
   });
 
+  it('tells its observer of the calls held back, the 429s and the other failures, by family', async () => {
+    // Prepare
+    const told: unknown[][] = [];
+    const observer: JPushCallObserver = {
+      held: (...args) => told.push(['held', ...args]),
+      rateLimited: (...args) => told.push(['rateLimited', ...args]),
+      failed: (family, error) => told.push(['failed', family, error.name]),
+    };
+    let now = T0;
+    const pacing = new InMemoryPacing(() => now);
+    const inner = new RecordingJPush();
+    const jpush = new PacedJPush(inner, pacing, observer);
+    inner.pushAnswers.push(
+      new JPushServerError('system busy', { httpStatus: 503 }),
+      new JPushNoTargetError('cannot find user by this audience', {
+        code: 1011,
+      }),
+      new TypeError('not JPush'),
+      new JPushRateLimitError('too many', {
+        httpStatus: 429,
+        rateLimit: { remaining: 0, resetSeconds: 30 },
+      })
+    );
+
+    // Act
+    for (let i = 0; i < 5; i++) {
+      await jpush.push(payload).catch(() => undefined);
+    }
+    now += 30_000;
+    await jpush.push(payload);
+
+    // Assess: 1011 and errors that are not JPush's are no failure of a
+    // call; the fifth call found the window closed for 30 s.
+    expect(told).toEqual([
+      ['failed', 'push', 'JPushServerError'],
+      ['rateLimited', 'push'],
+      ['held', 'push', 30_000],
+    ]);
+  });
+
   it('keeps the headers of concurrent calls apart', async () => {
     // Prepare: the report call answers first, the push call second.
     const { pacing, inner, jpush } = prepare();
@@ -381,6 +429,56 @@ describe('PacedJPush', () => {
 
     // Assess
     expect(record).not.toThrow();
+  });
+});
+
+describe('jpushCallMetrics', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('writes each one as a metric of its own with the family beside the service', () => {
+    // Prepare
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+
+    // Act
+    jpushCallMetrics.held('report', 12_300);
+    jpushCallMetrics.rateLimited('push');
+    jpushCallMetrics.failed('device', new JPushServerError('busy'));
+
+    // Assess
+    const emf = lines
+      .flatMap((l) => l.split('\n'))
+      .filter((l) => l.includes('_aws'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(emf).toHaveLength(3);
+    const [held, limited, failed] = emf;
+    expect(held).toMatchObject({
+      service: SERVICE_NAME,
+      family: 'report',
+      [METRIC.JPushPacingWait]: 12_300,
+      _aws: {
+        CloudWatchMetrics: [
+          {
+            Namespace: METRICS_NAMESPACE,
+            Dimensions: [['service', 'family']],
+            Metrics: [{ Name: METRIC.JPushPacingWait, Unit: 'Milliseconds' }],
+          },
+        ],
+      },
+    });
+    expect(limited).toMatchObject({
+      family: 'push',
+      [METRIC.JPushRateLimited]: 1,
+    });
+    expect(failed).toMatchObject({
+      family: 'device',
+      [METRIC.JPushCallFailed]: 1,
+    });
   });
 });
 
