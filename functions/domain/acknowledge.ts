@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import * as z from 'zod';
 import type { PushOutcome } from '../shared/names.ts';
 import { isValidAckToken } from './ack-token.ts';
 import { ForbiddenError } from './errors.ts';
@@ -6,6 +7,7 @@ import {
   deliveryTargets,
   type Message,
   type MessageStatus,
+  RegistrationId,
 } from './message.ts';
 import type {
   Clock,
@@ -13,6 +15,24 @@ import type {
   SigningKeySource,
   TaskCallbacks,
 } from './ports.ts';
+
+const token = z
+  .string({ error: 'is required: the ackToken from the push extras' })
+  .min(1, { error: 'must not be empty' })
+  .max(200, { error: 'is too long to be an ACK token' })
+  .meta({ description: 'The `ackToken` from the push extras.' });
+
+/** The ACK of an app that names its device (required by default). */
+export const AckInput = z.strictObject({
+  token,
+  registrationId: RegistrationId,
+});
+
+/** With `ackRequiresDevice` off: the token alone, as older apps send it. */
+export const TokenOnlyAckInput = z.strictObject({
+  token,
+  registrationId: RegistrationId.optional(),
+});
 
 /** What acknowledging needs. */
 export interface AcknowledgeDeps {

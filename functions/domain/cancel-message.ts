@@ -1,3 +1,4 @@
+import type { CancelMessageResponse } from '../shared/api-schemas.ts';
 import type { PushOutcome } from '../shared/names.ts';
 import { storedItemOf } from './dispatch.ts';
 import { ConflictError, MessageEndedError, NotFoundError } from './errors.ts';
@@ -12,21 +13,7 @@ export interface CancelMessageDeps extends WithdrawDeps {
 }
 
 /** What a cancel did (the route's answer). */
-export interface CancelMessageResult {
-  readonly messageId: string;
-  readonly status: 'cancelled';
-  /** True when the message had been cancelled before: nothing changed. */
-  readonly repeated: boolean;
-  /** Whether a running delivery's wait for the ACK was ended now. */
-  readonly deliveryStopped: boolean;
-  /** Pushes JPush withdrew now. */
-  readonly pushesWithdrawn: number;
-  /**
-   * Withdrawals JPush failed or did not answer: the outbox tries them
-   * again (the sweeper) until JPush confirms or the push's life ends.
-   */
-  readonly withdrawalsPending: number;
-}
+export type CancelMessageResult = CancelMessageResponse;
 
 /** Statuses a message can be cancelled in: it has not ended. */
 const CANCELLABLE: readonly MessageStatus[] = ['stored', 'sending', 'received'];

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import type { EraseUserResponse } from '../shared/api-schemas.ts';
 import type { PushOutcome } from '../shared/names.ts';
 import { storedItemOf } from './dispatch.ts';
 import type { JPushPort } from './jpush.ts';
@@ -14,7 +15,7 @@ import type {
   TaskCallbacks,
   WithdrawalOutbox,
 } from './ports.ts';
-import { type JPushFailure, tryJPush } from './sessions.ts';
+import { tryJPush } from './sessions.ts';
 
 /** Path of `DELETE /v1/users/{userId}`. */
 export const EraseUserInput = z.strictObject({ userId: UserId });
@@ -34,30 +35,7 @@ export interface EraseUserDeps {
 }
 
 /** What an erasure removed, by kind (the route's answer). */
-export interface EraseUserResult {
-  readonly userId: string;
-  /** Messages to or from the user, with their timelines and pushes. */
-  readonly messages: number;
-  /**
-   * History entries: the user's, and the other side's entry of each chat
-   * message erased.
-   */
-  readonly history: number;
-  /** Sessions, with the device ownership each held. */
-  readonly sessions: number;
-  /** Messages that waited in the offline store. */
-  readonly offline: number;
-  /** Running deliveries whose wait for the ACK was ended (`Finished`). */
-  readonly deliveriesStopped: number;
-  /** Pushes of the erased messages withdrawn from JPush's queue. */
-  readonly pushesWithdrawn: number;
-  /**
-   * `cleared`: JPush removed the alias from every device; `failed`: JPush
-   * did not answer or refused (`aliasError`); erasing again tries again.
-   */
-  readonly alias: 'cleared' | 'failed';
-  readonly aliasError?: JPushFailure;
-}
+export type EraseUserResult = EraseUserResponse;
 
 /** What the Push step's wait ends with: nothing to wait for (`Finished`). */
 const ERASED_OUTPUT = { outcome: 'done' satisfies PushOutcome };

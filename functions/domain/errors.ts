@@ -1,3 +1,5 @@
+import type { MessageStatus } from '../shared/names.ts';
+
 /** The request is malformed; the message says what to fix. */
 export class ValidationError extends Error {
   public readonly name = 'ValidationError';
@@ -26,7 +28,7 @@ export class MessageEndedError extends ConflictError {
   constructor(
     message: string,
     public readonly messageId: string,
-    public readonly status: string
+    public readonly status: MessageStatus
   ) {
     super(message);
   }

@@ -1,6 +1,8 @@
+import * as z from 'zod';
+import type { HistoryPage, MessageSummary } from '../shared/api-schemas.ts';
 import { InvalidCursorError } from './errors.ts';
 import { viewOf } from './get-message.ts';
-import type { MessageStatus } from './message.ts';
+import { UserId } from './message.ts';
 import type { Clock, HistoryRepository, MessageRepository } from './ports.ts';
 import {
   macOf,
@@ -12,26 +14,43 @@ import {
 /** Limits of a history page. */
 export const HISTORY_LIMITS = { default: 50, min: 1, max: 100 } as const;
 
-/** One line of a user's history, as the history route shows it. */
-export interface MessageSummary {
-  readonly messageId: string;
-  /** `in`: the user received it; `out`: the user sent it (chat). */
-  readonly direction: 'in' | 'out';
-  readonly to: string;
-  readonly from?: string;
-  readonly title?: string;
-  readonly body: string;
-  readonly status: MessageStatus;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
+const limitError = `must be a whole number from ${HISTORY_LIMITS.min} to ${HISTORY_LIMITS.max}`;
 
-/** A page of a user's history. */
-export interface HistoryListing {
-  readonly items: MessageSummary[];
-  /** Pass it back for the next page; absent on the last page. */
-  readonly nextCursor?: string;
-}
+/** Path of `GET /v1/users/{userId}/messages`. */
+export const HistoryPath = z.strictObject({ userId: UserId });
+
+/** Query of the history route (its values arrive as strings). */
+export const HistoryQuery = z.strictObject({
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, { error: limitError })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(HISTORY_LIMITS.min, { error: limitError })
+        .max(HISTORY_LIMITS.max, { error: limitError })
+    )
+    .optional()
+    .meta({
+      description: `How many messages a page holds: ${HISTORY_LIMITS.min} to ${HISTORY_LIMITS.max}, ${HISTORY_LIMITS.default} by default.`,
+    }),
+  cursor: z
+    .string()
+    .min(1, { error: 'must not be empty: leave it out for the first page' })
+    .max(2048, { error: 'is too long to be a cursor of this API' })
+    .optional()
+    .meta({
+      description:
+        "The previous page's `nextCursor` (made for this user); leave it out for the first page.",
+    }),
+});
+
+/** One line of a user's history, as the history route shows it. */
+export type { MessageSummary } from '../shared/api-schemas.ts';
+
+/** A page of a user's history (the route's answer). */
+export type HistoryListing = HistoryPage;
 
 /** What listing history needs. */
 export interface ListHistoryDeps {

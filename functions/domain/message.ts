@@ -1,5 +1,5 @@
 import * as z from 'zod';
-
+import type { MessageView } from '../shared/api-schemas.ts';
 import {
   CONFIRM_POLICIES,
   type Confirmation,
@@ -160,6 +160,11 @@ export const UserId = z
   .refine((v) => ALIAS_CHARS.test(v), {
     error:
       'may contain only letters, digits, _, - and @!#$&*+=.|￥ (it is used as the JPush alias)',
+  })
+  .meta({
+    description:
+      'A user id, used as the JPush alias: at most 40 bytes (UTF-8) of letters, digits, `_`, `-` and `@!#$&*+=.|￥`.',
+    examples: ['user-42'],
   });
 
 /**
@@ -174,7 +179,8 @@ export const MessageId = z
   .regex(/^[0-9A-Za-z_-]{1,64}$/, {
     error:
       'is not a message id (the messageId that send returned: at most 64 letters, digits, _ and -)',
-  });
+  })
+  .meta({ description: 'The `messageId` that send returned.' });
 
 /** The path of the routes of one message. */
 export const MessagePath = z.strictObject({ messageId: MessageId });
@@ -184,6 +190,11 @@ export const RegistrationId = z
   .string({ error: 'must be a string' })
   .regex(/^[0-9a-zA-Z]{8,64}$/, {
     error: 'must be the 8 to 64 letters and digits the JPush SDK returns',
+  })
+  .meta({
+    description:
+      "The device's JPush registration id, as the JPush SDK returns it.",
+    examples: ['1a0018970a9c2ce5b0'],
   });
 
 const E164 = z.string().regex(/^\+[1-9]\d{6,14}$/, {
@@ -200,7 +211,10 @@ const int = (limits: { min: number; max: number }) =>
 /** Body of `POST /v1/messages`. */
 export const SendMessageInput = z.strictObject({
   to: UserId,
-  from: UserId.optional(),
+  from: UserId.optional().meta({
+    description:
+      'The sender, for a chat message from one user to another: it appears in both histories.',
+  }),
   title: z
     .string()
     .max(200, { error: 'must be at most 200 characters' })
@@ -210,7 +224,8 @@ export const SendMessageInput = z.strictObject({
     .min(1, { error: 'must not be empty' })
     .refine((v) => Buffer.byteLength(v, 'utf8') <= 2000, {
       error: 'must be at most 2000 bytes (JPush limits a push to 4000)',
-    }),
+    })
+    .meta({ description: 'The text: at most 2000 bytes (UTF-8).' }),
   data: z
     .record(z.string(), z.string(), {
       error: 'must be an object of string values',
@@ -218,12 +233,20 @@ export const SendMessageInput = z.strictObject({
     .refine((v) => Buffer.byteLength(JSON.stringify(v), 'utf8') <= 1000, {
       error: 'must be at most 1000 bytes as JSON',
     })
-    .optional(),
+    .optional()
+    .meta({
+      description:
+        "String values carried in the push's extras: at most 1000 bytes as JSON.",
+    }),
   idempotencyKey: z
     .string()
     .min(1, { error: 'must not be empty' })
     .max(200, { error: 'must be at most 200 characters' })
-    .optional(),
+    .optional()
+    .meta({
+      description:
+        'The same key with the same request answers the first answer again; with another request, 409. Or the `Idempotency-Key` header (both: equal).',
+    }),
   policy: z
     .strictObject({
       intervalSeconds: int(POLICY_LIMITS.intervalSeconds).optional(),
@@ -235,13 +258,20 @@ export const SendMessageInput = z.strictObject({
         })
         .optional(),
     })
-    .optional(),
+    .optional()
+    .meta({
+      description: `How often and how long it is tried. Defaults: intervalSeconds ${POLICY_LIMITS.intervalSeconds.default} (the wait between a push and its check), maxAttempts ${POLICY_LIMITS.maxAttempts.default} (before escalating), expiresInSeconds ${POLICY_LIMITS.expiresInSeconds.default} (its life), confirmBy "ack" (what confirms it: the app's ACK, JPush's report, or either).`,
+    }),
   escalation: z
     .strictObject({
       onCall: z.boolean({ error: 'must be true or false' }).optional(),
       smsTo: E164.optional(),
     })
-    .optional(),
+    .optional()
+    .meta({
+      description:
+        'When it is not confirmed after every attempt: SMS the on-call topic (onCall, default true) and, when given, the recipient (smsTo, E.164, in the allowed countries).',
+    }),
 });
 export type SendMessageInput = z.infer<typeof SendMessageInput>;
 
@@ -301,7 +331,7 @@ export const executionName = (messageId: string, delivery: number): string =>
   delivery <= 1 ? messageId : `${messageId}-d${delivery}`;
 
 /** What `GET /v1/messages/{id}` shows. */
-export const toMessageView = (m: Message) => ({
+export const toMessageView = (m: Message): MessageView => ({
   messageId: m.messageId,
   to: m.to,
   ...(m.from === undefined ? {} : { from: m.from }),
@@ -317,5 +347,5 @@ export const toMessageView = (m: Message) => ({
   ...(m.ackedAt === undefined ? {} : { acknowledgedAt: m.ackedAt }),
   ...(m.confirmedBy === undefined ? {} : { confirmedBy: m.confirmedBy }),
   ...(m.failureReason === undefined ? {} : { failureReason: m.failureReason }),
-  timeline: m.timeline,
+  timeline: [...m.timeline],
 });

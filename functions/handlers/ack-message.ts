@@ -1,8 +1,11 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import * as z from 'zod';
-import { type AcknowledgeDeps, acknowledge } from '../domain/acknowledge.ts';
-import { RegistrationId } from '../domain/message.ts';
+import {
+  AckInput,
+  type AcknowledgeDeps,
+  acknowledge,
+  TokenOnlyAckInput,
+} from '../domain/acknowledge.ts';
 import {
   jsonResponse,
   messageIdOf,
@@ -17,20 +20,6 @@ import { clock } from '../shared/wiring/clock.ts';
 import { tables } from '../shared/wiring/dynamo.ts';
 import { ackKey } from '../shared/wiring/keys.ts';
 import { stepFunctions } from '../shared/wiring/sfn.ts';
-
-const token = z
-  .string({ error: 'is required: the ackToken from the push extras' })
-  .min(1, { error: 'must not be empty' })
-  .max(200, { error: 'is too long to be an ACK token' });
-
-/** The ACK of an app that names its device (required by default). */
-const AckInput = z.strictObject({ token, registrationId: RegistrationId });
-
-/** With `ackRequiresDevice` off: the token alone, as older apps send it. */
-const TokenOnlyAckInput = z.strictObject({
-  token,
-  registrationId: RegistrationId.optional(),
-});
 
 /** `POST /v1/messages/{messageId}/ack`: the app confirms receipt. */
 export const createHandler = (deps: AcknowledgeDeps) =>

@@ -1,6 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { LoginInput, login, type SessionDeps } from '../domain/sessions.ts';
+import type { LoginResponse } from '../shared/api-schemas.ts';
 import { jsonResponse, parseJsonBody, withHttpErrors } from '../shared/http.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { METRIC } from '../shared/names.ts';
@@ -52,7 +53,7 @@ export const createHandler = (deps: SessionDeps) =>
       drained: result.drained,
       alias: result.alias,
       ...(result.aliasError ? { aliasError: result.aliasError } : {}),
-    });
+    } satisfies LoginResponse);
   });
 
 /** The Lambda entry point. */

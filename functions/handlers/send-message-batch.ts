@@ -7,6 +7,7 @@ import {
   type SendMessageDeps,
   sendBatch,
 } from '../domain/send-message.ts';
+import type { SendBatchResponse } from '../shared/api-schemas.ts';
 import {
   callerOf,
   errorOf,
@@ -65,7 +66,7 @@ export const createHandler = (deps: SendMessageDeps) =>
         ? {
             messageId: outcome.result.messageId,
             status: outcome.result.status,
-            ...(outcome.result.created ? {} : { replayed: true }),
+            ...(outcome.result.created ? {} : { replayed: true as const }),
           }
         : errorOf(outcome.error).body
     );
@@ -80,7 +81,7 @@ export const createHandler = (deps: SendMessageDeps) =>
     if (created > 0) {
       metrics.addMetric(METRIC.MessageAccepted, MetricUnit.Count, created);
     }
-    return jsonResponse(207, { results });
+    return jsonResponse(207, { results } satisfies SendBatchResponse);
   });
 
 /** The Lambda entry point. */

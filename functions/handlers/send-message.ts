@@ -3,6 +3,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { ValidationError } from '../domain/errors.ts';
 import { SendMessageInput } from '../domain/message.ts';
 import { type SendMessageDeps, sendMessage } from '../domain/send-message.ts';
+import type { SendMessageResponse } from '../shared/api-schemas.ts';
 import {
   callerOf,
   jsonResponse,
@@ -34,7 +35,7 @@ export const createHandler = (deps: SendMessageDeps) =>
     const response = jsonResponse(202, {
       messageId: result.messageId,
       status: result.status,
-    });
+    } satisfies SendMessageResponse);
     // A replay says so, as Stripe's API does; its body is the first answer's.
     return result.created
       ? response

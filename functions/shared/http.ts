@@ -11,6 +11,7 @@ import {
   ValidationError,
 } from '../domain/errors.ts';
 import { MessagePath } from '../domain/message.ts';
+import type { ErrorBody } from './api-schemas.ts';
 import { logger } from './powertools.ts';
 
 /** The largest request body the API reads, unless a route says otherwise. */
@@ -138,13 +139,11 @@ const valueAt = (value: unknown, path: readonly PropertyKey[]): unknown =>
     value
   );
 
-/** The error envelope of the API: `{"error": {"code", "message"}}`. */
-export interface ErrorBody {
-  readonly error: { readonly code: string; readonly message: string };
-  /** A message that has already ended: its id and status (409 only). */
-  readonly messageId?: string;
-  readonly status?: string;
-}
+/**
+ * The error envelope of the API: `{"error": {"code", "message"}}`, with a
+ * message that has already ended's id and status (409 only).
+ */
+export type { ErrorBody } from './api-schemas.ts';
 
 /**
  * The one mapping from errors to HTTP statuses and error bodies (a whole
