@@ -298,7 +298,7 @@ const ERROR_CODES = {
 } as const;
 
 const errorSchemaName = (status: keyof typeof ERROR_CODES) =>
-  `${ERROR_CODES[status]}Error`;
+  `${ERROR_CODES[status]}Body`;
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 

@@ -88,7 +88,7 @@ export class ContractChecker {
       return this.#checkBody(
         what,
         `405 ${matches[0]?.template}`,
-        { $ref: '#/components/schemas/MethodNotAllowedError' },
+        { $ref: '#/components/schemas/MethodNotAllowedBody' },
         response
       );
     }
