@@ -18,6 +18,9 @@
  * - `ACK_REQUIRES_DEVICE`: `true` (default) or `false`, the
  *   `ackRequiresDevice` setting: `false` also accepts ACKs that carry the
  *   token alone, from apps released before ACKs named their device;
+ * - `OUTCOME_WEBHOOK_URL`: every outcome event (one per status change of a
+ *   message, as the deployed stack puts them on EventBridge) is also
+ *   POSTed there as JSON, in order, tried again until it answers 2xx;
  * - `POWERTOOLS_LOG_LEVEL`: the handlers' log level (default WARN here, so
  *   the console shows the live events, not every handler's info log).
  *
@@ -70,6 +73,15 @@ try {
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error));
 }
+const { parseWebhookUrl } = await import('./event-bus.ts');
+let outcomeWebhookUrl: string | undefined;
+if (env.OUTCOME_WEBHOOK_URL?.trim()) {
+  try {
+    outcomeWebhookUrl = parseWebhookUrl(env.OUTCOME_WEBHOOK_URL.trim());
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
+}
 let jpush: RealJPushOptions | undefined;
 if (env.JPUSH_APP_KEY || env.JPUSH_MASTER_SECRET) {
   if (!env.JPUSH_APP_KEY || !env.JPUSH_MASTER_SECRET) {
@@ -107,6 +119,7 @@ try {
     smsCountries,
     ...(dataDir ? { dataDir } : {}),
     ...(jpush ? { jpush } : {}),
+    ...(outcomeWebhookUrl ? { outcomeWebhookUrl } : {}),
   });
 } catch (error) {
   const code = (error as { code?: unknown }).code;
@@ -127,7 +140,8 @@ const lines = [
     ? `  Simulator   ${url}/local/devices  (JPush simulator, its JPush API on ${system.simulator.url})`
     : `  JPush       real JPush, app key ${maskKey(jpush?.appKey ?? '')}${jpush?.pushBaseUrl ? ` at ${jpush.pushBaseUrl}` : ''}; no simulated phones`,
   `  SMS sent    ${url}/local/sms`,
-  `  Events      ${url}/local/events  (Server-Sent Events)  ·  all messages: ${url}/local/messages`,
+  `  Live events ${url}/local/live-events  (Server-Sent Events)  ·  all messages: ${url}/local/messages`,
+  `  Outcomes    ${url}/local/events  (outcome events, as EventBridge gets them)${outcomeWebhookUrl ? `; POSTed to ${outcomeWebhookUrl}` : '; set OUTCOME_WEBHOOK_URL to have them POSTed'}`,
   `  Data        ${dataDir ? `dynalite in ${dataDir}` : 'dynalite in memory (gone when stopped)'}${live.held.messages + live.held.sessions > 0 ? `; holds ${live.held.messages} message(s), ${live.held.sessions} session(s)` : ''}`,
   `  Time scale  ${timeScale}${timeScale === 1 ? ' (waits run in real time)' : ` (a 10 s wait takes ${10 * timeScale} s)`}`,
   `  On-call     ${onCallPhoneNumbers.length > 0 ? onCallPhoneNumbers.join(', ') : 'nobody'}; escalations within ${sms.onCallWindowSeconds} s of a page come as one summary`,

@@ -7,6 +7,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { BatchedCids } from '../functions/adapters/batched-cids.ts';
 import {
   JPushClient,
@@ -53,6 +54,7 @@ import {
   LocalTaskCallbacks,
   synthTemplates,
 } from './engine/index.ts';
+import { LocalEventBus } from './event-bus.ts';
 import {
   type ApiHandler,
   matchRoute,
@@ -73,6 +75,7 @@ import { loopbackGuard, refuse } from './loopback-guard.ts';
 import { startSchedules } from './schedules.ts';
 import { LocalSecret, serveJPushSecret } from './secrets.ts';
 import { LocalSmsSender, SmsSink } from './sms-sink.ts';
+import { type LocalStreams, startStreams, streamsOf } from './streams.ts';
 
 /** Real JPush credentials and hosts, for local mode against real JPush. */
 export interface RealJPushOptions {
@@ -121,6 +124,11 @@ export interface LocalSystemOptions {
    * gets what the template gives the ACK function. @default true
    */
   readonly ackRequiresDevice?: boolean;
+  /**
+   * Where every outcome event is also POSTed as JSON (`OUTCOME_WEBHOOK_URL`),
+   * in order, tried again until it answers 2xx.
+   */
+  readonly outcomeWebhookUrl?: string;
   /** Extra routes served before the API (e.g. the live page). */
   readonly extraRoutes?: (
     req: IncomingMessage,
@@ -141,6 +149,10 @@ export interface LocalSystem {
    */
   readonly jpushSecret: LocalSecret<JPushCredentials>;
   readonly sms: SmsSink;
+  /** The outcome events' bus (`GET /local/events`). */
+  readonly events: LocalEventBus;
+  /** The messages table's stream and its consumers. */
+  readonly streams: LocalStreams;
   readonly stateMachine: LocalStateMachine;
   readonly deps: AppDeps;
   readonly dynamo: LocalDynamo;
@@ -237,15 +249,45 @@ export const startLocalSystem = async (
     throw new Error('The CDK app has no data and service stacks.');
   }
 
-  const dynamo = await startDynalite(
+  const dynalite = await startDynalite(
     options.dataDir === undefined ? {} : { path: options.dataDir }
   );
-  const closers: Array<() => Promise<void>> = [() => dynamo.close()];
+  const closers: Array<() => Promise<void>> = [() => dynalite.close()];
   try {
     const tableNames = await createTablesFromTemplate(
-      dynamo.client,
+      dynalite.client,
       dataTemplate
     );
+    // Every write goes through the streams' proxy, so that the stream
+    // consumers (outcome metrics, outcome events) see every change, as the
+    // messages table's stream gives them on AWS.
+    let deps: AppDeps | undefined;
+    const streams = await startStreams({
+      dynamoEndpoint: dynalite.endpoint,
+      ...streamsOf(dataTemplate, serviceTemplate, tableNames),
+      handlerFor: (entry) => {
+        let handle:
+          | ((event: DynamoDBStreamEvent) => Promise<unknown>)
+          | undefined;
+        return async (event) => {
+          if (!deps) throw new Error('The system is not wired yet.');
+          handle ??= handlerFor<DynamoDBStreamEvent, unknown>(entry, deps);
+          return (await handle(event)) as DynamoDBBatchResponse | undefined;
+        };
+      },
+    });
+    closers.unshift(() => streams.close());
+    const dynamo: LocalDynamo = {
+      endpoint: streams.endpoint,
+      client: streams.client,
+      close: () => dynalite.close(),
+    };
+    const events = new LocalEventBus(
+      options.outcomeWebhookUrl === undefined
+        ? {}
+        : { webhookUrl: options.outcomeWebhookUrl }
+    );
+    closers.unshift(async () => events.close());
     const host = options.host ?? '127.0.0.1';
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
@@ -328,7 +370,7 @@ export const startLocalSystem = async (
     const paced: JPushPort = new PacedJPush(jpush, repositories.pacing);
     const smsLimits = repositories.smsLimits;
     const onCallTopic = onCallTopicOf(serviceTemplate);
-    const deps: AppDeps = {
+    deps = {
       messages: repositories.messages,
       sessions: repositories.sessions,
       devices: repositories.devices,
@@ -363,6 +405,9 @@ export const startLocalSystem = async (
       ackKey: { keys: async () => ackKeys },
       ackRequiresDevice: ackRequiresDeviceOf(serviceTemplate),
       cursorKeys: { keys: async () => cursorKeys },
+      outcomeEvents: events,
+      eventsIncludeContent:
+        functionEnvOf(serviceTemplate, ENV.eventsIncludeContent) === 'true',
       clock,
       // Withdrawal retries keep pace with the state machine's time scale.
       withdrawRetry: {
@@ -440,6 +485,10 @@ export const startLocalSystem = async (
         return;
       }
       if (await serveJPushSecret(req, res, requestUrl, jpushSecret)) {
+        return;
+      }
+      if (requestUrl.pathname === '/local/events') {
+        events.serve(res, requestUrl, req.method ?? 'GET');
         return;
       }
       if (requestUrl.pathname === '/local/sms' && req.method !== 'GET') {
@@ -532,6 +581,8 @@ export const startLocalSystem = async (
       ...(simulator ? { simulator } : {}),
       jpushSecret,
       sms,
+      events,
+      streams,
       stateMachine,
       deps,
       dynamo,
@@ -577,19 +628,32 @@ const onCallTopicOf = (template: CfnTemplate): string => {
 };
 
 /**
- * What the stack gives the ACK function in {@link ENV.ackRequiresDevice}.
- * @throws Error when no function is given it, or something but true/false
+ * What the stack gives a function in an environment variable: the first
+ * function of the template that is given it.
  */
-const ackRequiresDeviceOf = (template: CfnTemplate): boolean => {
+const functionEnvOf = (
+  template: CfnTemplate,
+  name: string
+): unknown | undefined => {
   for (const resource of Object.values(template.Resources ?? {})) {
     if (resource.Type !== 'AWS::Lambda::Function') continue;
     const value = (
       resource.Properties as
         | { Environment?: { Variables?: Record<string, unknown> } }
         | undefined
-    )?.Environment?.Variables?.[ENV.ackRequiresDevice];
-    if (value === 'true' || value === 'false') return value === 'true';
+    )?.Environment?.Variables?.[name];
+    if (value !== undefined) return value;
   }
+  return undefined;
+};
+
+/**
+ * What the stack gives the ACK function in {@link ENV.ackRequiresDevice}.
+ * @throws Error when no function is given it, or something but true/false
+ */
+const ackRequiresDeviceOf = (template: CfnTemplate): boolean => {
+  const value = functionEnvOf(template, ENV.ackRequiresDevice);
+  if (value === 'true' || value === 'false') return value === 'true';
   throw new Error(
     `No function of the service stack is given ${ENV.ackRequiresDevice} (true or false).`
   );

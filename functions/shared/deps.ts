@@ -1,4 +1,5 @@
 import type { JPushPort } from '../domain/jpush.ts';
+import type { OutcomeEventPublisher } from '../domain/outcome-events.ts';
 import type {
   CidSource,
   Clock,
@@ -66,6 +67,10 @@ export interface AppDeps {
   /** Signs history cursors. */
   readonly cursorKeys: SigningKeySource;
   readonly clock: Clock;
+  /** The outcome events' bus. */
+  readonly outcomeEvents: OutcomeEventPublisher;
+  /** Whether outcome events carry the message's title, body and data. */
+  readonly eventsIncludeContent: boolean;
   /** Backoff of withdrawal retries. @default 2 s doubling, at most 5 min */
   readonly withdrawRetry?: WithdrawDeps['withdrawRetry'];
 }

@@ -60,6 +60,7 @@ import {
   type TableName,
 } from '../../functions/shared/names.ts';
 import type { EnvironmentConfig } from '../config.ts';
+import { DeliveryDashboard } from '../constructs/dashboard.ts';
 import { DeliveryStateMachine } from '../constructs/delivery-state-machine.ts';
 import {
   type DynamoAction,
@@ -90,6 +91,8 @@ export class ServiceStack extends Stack {
    * publish failed); its own key, so it does not fail with the on-call one.
    */
   public readonly opsTopic: Topic;
+  /** Messages by outcome, JPush, SMS, executions and the API, per stage. */
+  public readonly dashboard: DeliveryDashboard;
   /** The bus the outcome events are put on (created, or the one given). */
   public readonly eventBus: IEventBus;
 
@@ -904,6 +907,12 @@ export class ServiceStack extends Stack {
         })
       );
     }
+
+    this.dashboard = new DeliveryDashboard(this, 'Dashboard', {
+      stage: config.stage,
+      stateMachine: this.delivery.stateMachine,
+      apiStage: stage,
+    });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
     new CfnOutput(this, 'StateMachineArn', {

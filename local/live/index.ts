@@ -1,7 +1,7 @@
 /**
  * The local system with its live view: the event bus, the watcher that
  * derives events from the running system, and the local-only routes (the
- * live page, `/local/events`, `/local/messages`). `npm start` and the
+ * live page, `/local/live-events`, `/local/messages`). `npm start` and the
  * browser test wire the system the same way, through {@link startLiveSystem}.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -1,6 +1,6 @@
 /**
  * The live page of the local mode: one self-contained HTML document (inline
- * CSS and JavaScript, no external assets). It follows `/local/events`
+ * CSS and JavaScript, no external assets). It follows `/local/live-events`
  * (Server-Sent Events) and re-reads `/local/messages`, `/local/devices` and
  * `/local/sms` when something happens, and every few seconds besides.
  */
@@ -283,7 +283,7 @@ function soon() { if (timer === null) timer = setTimeout(function () { timer = n
 
 function connect() {
   var conn = document.getElementById('conn');
-  var source = new EventSource('/local/events');
+  var source = new EventSource('/local/live-events');
   source.onopen = function () { conn.textContent = 'live'; conn.className = 'pill conn live'; soon(); };
   source.onerror = function () { conn.textContent = 'reconnecting…'; conn.className = 'pill conn down'; };
   source.onmessage = function (msg) {

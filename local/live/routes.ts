@@ -33,7 +33,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * The local-only routes of the live view (none of them is in the
  * synthesized API):
  * - `GET /`: the live page;
- * - `GET /local/events`: Server-Sent Events, one per {@link LiveEvent},
+ * - `GET /local/live-events`: Server-Sent Events, one per {@link LiveEvent},
  *   starting with the recent ones (after `Last-Event-ID` when reconnecting);
  * - `GET /local/messages`: every message the system holds, newest first,
  *   as `GET /v1/messages/{id}` shows it (with its timeline).
@@ -104,7 +104,7 @@ export const createLiveRoutes = (options: LiveRoutesOptions): LiveRoutes => {
       res.end(req.method === 'HEAD' ? undefined : page);
       return true;
     }
-    if (path === '/local/events') {
+    if (path === '/local/live-events') {
       if (only(req, res)) stream(req, res, url);
       return true;
     }

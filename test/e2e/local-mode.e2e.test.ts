@@ -182,7 +182,7 @@ describe('npm start (the local mode as a child process)', () => {
     expect(page.res.headers.get('content-type')).toMatch(/^text\/html/);
     expect(page.text).toMatch(/^<!doctype html>/);
     expect(page.text).toContain('<style>');
-    expect(page.text).toContain("new EventSource('/local/events')");
+    expect(page.text).toContain("new EventSource('/local/live-events')");
     // No external assets: nothing is loaded from another origin.
     expect(page.text).not.toMatch(/(src|href)=["']?(https?:)?\/\//);
     expect(messages.status).toBe(200);
@@ -814,7 +814,7 @@ describe('npm start (the local mode as a child process)', () => {
       ['GET', '/local/devices/1a00000000unknown', undefined, 404],
       ['GET', '/v1/nothing', undefined, 404],
       ['DELETE', '/v1/messages', undefined, 405],
-      ['POST', '/local/events', '{}', 405],
+      ['POST', '/local/live-events', '{}', 405],
     ];
 
     // Act
@@ -900,7 +900,7 @@ describe('npm start (the local mode as a child process)', () => {
     // Prepare
     const user = newUserId('sse');
     const controller = new AbortController();
-    const res = await fetch(`${url}/local/events`, {
+    const res = await fetch(`${url}/local/live-events`, {
       signal: controller.signal,
     });
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();

@@ -92,7 +92,7 @@ describe('local mode refuses what another site can send (live system, over HTTP)
   it.each([
     ['GET', '/'],
     ['GET', '/local/messages'],
-    ['GET', '/local/events'],
+    ['GET', '/local/live-events'],
     ['GET', '/v1/messages/m1'],
     ['PUT', '/local/devices/1a0018970a9c2ce5b0'],
     ['PUT', '/local/jpush/faults'],
