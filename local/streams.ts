@@ -46,6 +46,8 @@ export interface StreamedTable {
 export interface StreamConsumer {
   /** The local table whose stream it reads. */
   readonly tableName: string;
+  /** The function's logical id. */
+  readonly functionId: string;
   /** The function's handler module (its `LocalEntry`). */
   readonly entry: string;
   readonly batchSize: number;
@@ -59,9 +61,9 @@ export interface StartStreamsOptions {
   readonly dynamoEndpoint: string;
   readonly tables: readonly StreamedTable[];
   readonly consumers: readonly StreamConsumer[];
-  /** The handler of a consumer's entry. */
+  /** The handler of a consumer's function. */
   readonly handlerFor: (
-    entry: string
+    consumer: StreamConsumer
   ) => (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
   /** Wait before a failed batch is given again, ms. @default 200 */
   readonly retryDelayMs?: number;
@@ -198,7 +200,7 @@ export const startStreams = async (
   for (const consumer of options.consumers) {
     const pump = new ConsumerPump(
       consumer,
-      options.handlerFor(consumer.entry),
+      options.handlerFor(consumer),
       options.retryDelayMs ?? 200,
       (record) => dropped.push({ entry: consumer.entry, record })
     );
@@ -537,6 +539,7 @@ export const streamsOf = (
     }
     consumers.push({
       tableName,
+      functionId: fnId as string,
       entry,
       batchSize: Number(props.BatchSize ?? 100),
       maxRetryAttempts: Number(props.MaximumRetryAttempts ?? 10_000),

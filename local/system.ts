@@ -265,7 +265,7 @@ export const startLocalSystem = async (
     const streams = await startStreams({
       dynamoEndpoint: dynalite.endpoint,
       ...streamsOf(dataTemplate, serviceTemplate, tableNames),
-      handlerFor: (entry) => {
+      handlerFor: ({ entry }) => {
         let handle:
           | ((event: DynamoDBStreamEvent) => Promise<unknown>)
           | undefined;

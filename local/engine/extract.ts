@@ -69,6 +69,12 @@ export const lambdaNameFromArn = (functionName: string): string => {
 const arn = (service: string, resource: string, region = LOCAL_REGION) =>
   `arn:aws:${service}:${region}:${LOCAL_ACCOUNT}:${resource}`;
 
+/** A bus's name: the one the template gives it, else its logical id. */
+const eventBusName = (id: string, resource: CfnResource | undefined) => {
+  const name = resource?.Properties?.Name;
+  return typeof name === 'string' ? name : id;
+};
+
 const refValue = (
   id: string,
   resource: CfnResource | undefined,
@@ -86,6 +92,8 @@ const refValue = (
       return arn('states', `stateMachine:${id}`);
     case 'AWS::SecretsManager::Secret':
       return arn('secretsmanager', `secret:${id}`);
+    case 'AWS::Events::EventBus':
+      return eventBusName(id, resource);
     default:
       // Lambda functions, roles, buckets, …: Ref is the physical name.
       return id;
@@ -116,6 +124,8 @@ const getAttValue = (
         return arn('secretsmanager', `secret:${id}`);
       case 'AWS::KMS::Key':
         return arn('kms', `key/${id}`);
+      case 'AWS::Events::EventBus':
+        return arn('events', `event-bus/${eventBusName(id, resource)}`);
       default: {
         const service = type.split('::')[1]?.toLowerCase() ?? 'local';
         return arn(service, id);

@@ -1,5 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,7 +54,28 @@ let start: ChildScript;
 let url: string;
 const system = { url: '' };
 
+/** The backend's outcome webhook: every event POSTed to it, as received. */
+const webhook = {
+  url: '',
+  received: [] as Array<{
+    'detail-type': string;
+    detail: Record<string, unknown>;
+  }>,
+  server: createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      webhook.received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      res.writeHead(204).end();
+    });
+  }),
+};
+
 beforeAll(async () => {
+  await new Promise<void>((resolve) =>
+    webhook.server.listen(0, '127.0.0.1', () => resolve())
+  );
+  webhook.url = `http://127.0.0.1:${(webhook.server.address() as AddressInfo).port}/hooks/outcomes`;
   const port = await freePort();
   start = runScript('local/start.ts', {
     ...CLEAN_ENV,
@@ -64,6 +86,7 @@ beforeAll(async () => {
     // Each scenario's escalation pages on its own (grouping has its own
     // test in sms-limits.int.test.ts).
     ON_CALL_WINDOW_SECONDS: '1',
+    OUTCOME_WEBHOOK_URL: webhook.url,
   });
   const match = await start.waitFor(
     /Local system listening on (http:\/\/\S+)/,
@@ -75,6 +98,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await start?.kill();
+  webhook.server.closeAllConnections();
+  webhook.server.close();
 });
 
 const send = async (body: Record<string, unknown>) => {
@@ -973,7 +998,72 @@ describe('npm start (the local mode as a child process)', () => {
   });
 });
 
+describe('npm start: outcome events', () => {
+  it('POSTs each status change of a message to OUTCOME_WEBHOOK_URL, in order, and lists them at /local/events', async () => {
+    // Prepare
+    const user = newUserId('hook');
+    const rid = newRegistrationId();
+    await phone(rid, { online: true, autoAck: true });
+    await login(user, rid);
+
+    // Act
+    const sent = await send({ to: user, body: 'Order 1009 shipped' });
+    await until(sent.messageId, (m) => m.status === 'acknowledged', 'the ACK');
+    const posted = await eventually(() => {
+      const mine = webhook.received.filter(
+        (e) => e.detail.messageId === sent.messageId
+      );
+      return mine.length >= 2 ? mine : undefined;
+    }, 'the webhook to receive the events');
+    const listed = await api(
+      system,
+      'GET',
+      `/local/events?messageId=${sent.messageId}`
+    );
+
+    // Assess
+    expect(start.output()).toContain(
+      `Outcomes    ${url}/local/events  (outcome events, as EventBridge gets them); POSTed to ${webhook.url}`
+    );
+    expect(
+      posted.map((e) => [
+        e['detail-type'],
+        e.detail.status,
+        e.detail.previousStatus,
+      ])
+    ).toEqual([
+      ['Message Accepted', 'sending', null],
+      ['Message Acknowledged', 'acknowledged', 'sending'],
+    ]);
+    expect(posted[1]?.detail).toMatchObject({
+      confirmedBy: 'ack',
+      to: user,
+      eventId: `${sent.messageId}.${posted[1]?.detail.sequence}.acknowledged`,
+    });
+    expect(listed.status).toBe(200);
+    expect(listed.json).toEqual(posted);
+  });
+});
+
 describe('npm start with a bad setting', () => {
+  it('stops at once with exit code 2 when OUTCOME_WEBHOOK_URL is not an http(s) URL', async () => {
+    // Prepare
+    const bad = runScript('local/start.ts', {
+      ...CLEAN_ENV,
+      PORT: String(await freePort()),
+      OUTCOME_WEBHOOK_URL: 'ftp://127.0.0.1/outcomes',
+    });
+
+    // Act
+    const code = await bad.exited;
+
+    // Assess
+    expect(code).toBe(2);
+    expect(bad.output()).toContain(
+      'npm start: OUTCOME_WEBHOOK_URL: "ftp://127.0.0.1/outcomes" must be an http or https URL'
+    );
+  });
+
   it('stops at once with exit code 2 when ACK_REQUIRES_DEVICE is not true or false', async () => {
     // Prepare
     const bad = runScript('local/start.ts', {

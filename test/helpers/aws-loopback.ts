@@ -7,7 +7,8 @@
  * - Step Functions (AWS JSON 1.0): StartExecution, SendTaskSuccess,
  *   SendTaskFailure and SendTaskHeartbeat, on the local engine;
  * - SNS (AWS Query): Publish, to a topic or a phone number, recorded;
- * - Secrets Manager (AWS JSON 1.1): GetSecretValue of the secrets given.
+ * - Secrets Manager (AWS JSON 1.1): GetSecretValue of the secrets given;
+ * - EventBridge (AWS JSON 1.1): PutEvents, recorded.
  *
  * The service is read from the SigV4 credential scope of each request, the
  * caller from its access key id (each bundle runs with its own), so every
@@ -44,6 +45,16 @@ export interface PublishedSms {
   readonly message: string;
 }
 
+/** An event PutEvents took. */
+export interface PutEvent {
+  readonly caller: string;
+  /** The bus's ARN. */
+  readonly busArn: string;
+  readonly source: string;
+  readonly detailType: string;
+  readonly detail: Record<string, unknown>;
+}
+
 /** Options of {@link startAwsLoopback}. */
 export interface AwsLoopbackOptions {
   /** dynalite's endpoint, where DynamoDB calls go. */
@@ -62,6 +73,8 @@ export interface AwsLoopback {
   readonly calls: AwsCall[];
   /** Every SNS Publish so far. */
   readonly published: PublishedSms[];
+  /** Every event put on a bus so far. */
+  readonly events: PutEvent[];
   /** The `AWS_ENDPOINT_URL_*` variables that point the SDK here. */
   readonly environment: Record<string, string>;
   close(): Promise<void>;
@@ -147,6 +160,7 @@ export const startAwsLoopback = async (
 ): Promise<AwsLoopback> => {
   const calls: AwsCall[] = [];
   const published: PublishedSms[] = [];
+  const events: PutEvent[] = [];
 
   const machineOfToken = (): LocalStateMachine => {
     const [machine] = options.stateMachines().values();
@@ -233,6 +247,44 @@ export const startAwsLoopback = async (
     };
   };
 
+  const eventBridge = (
+    caller: string,
+    operation: string,
+    body: Record<string, unknown>,
+    record: (action: string, resources: string[]) => void
+  ): unknown => {
+    const entries = (body.Entries ?? []) as {
+      EventBusName?: string;
+      Source?: string;
+      DetailType?: string;
+      Detail?: string;
+    }[];
+    // A bus named, not given by ARN, is one of the caller's account.
+    const busArns = entries.map(({ EventBusName: bus = 'default' }) =>
+      bus.startsWith('arn:') ? bus : arn('events', `event-bus/${bus}`)
+    );
+    record(`events:${operation}`, [...new Set(busArns)]);
+    if (operation !== 'PutEvents') {
+      throw new AwsError(
+        'UnknownOperationException',
+        `Unknown operation ${operation}`
+      );
+    }
+    entries.forEach((entry, i) => {
+      events.push({
+        caller,
+        busArn: busArns[i] as string,
+        source: String(entry.Source),
+        detailType: String(entry.DetailType),
+        detail: JSON.parse(entry.Detail ?? '{}') as Record<string, unknown>,
+      });
+    });
+    return {
+      FailedEntryCount: 0,
+      Entries: entries.map(() => ({ EventId: randomUUID() })),
+    };
+  };
+
   const sns = (
     caller: string,
     form: URLSearchParams,
@@ -309,6 +361,8 @@ export const startAwsLoopback = async (
       if (service === 'states') result = await states(operation, body, record);
       else if (service === 'secretsmanager') {
         result = secretsManager(operation, body, record);
+      } else if (service === 'events') {
+        result = eventBridge(caller, operation, body, record);
       } else {
         record(`${service}:${operation}`, ['*']);
         throw new AwsError(
@@ -365,12 +419,14 @@ export const startAwsLoopback = async (
     url,
     calls,
     published,
+    events,
     environment: {
       AWS_ENDPOINT_URL: url,
       AWS_ENDPOINT_URL_DYNAMODB: url,
       AWS_ENDPOINT_URL_SFN: url,
       AWS_ENDPOINT_URL_SNS: url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: url,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: url,
     },
     close: () =>
       new Promise<void>((resolve) => {

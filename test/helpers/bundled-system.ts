@@ -2,7 +2,8 @@
  * The system as `cdk synth` builds it, run on one machine: the synthesized
  * esbuild bundles (one process per function, with its template's
  * environment), the synthesized state machine on the local engine, dynalite
- * for the tables, the JPush simulator over HTTP, and one loopback endpoint
+ * for the tables (behind the local stream, which feeds the stream
+ * consumers' bundles), the JPush simulator over HTTP, and one loopback endpoint
  * for the AWS APIs the bundles call (see aws-loopback.ts). Nothing of the
  * functions is wired by hand: a wrong environment variable name, a missing
  * secret field or a bundling mistake fails here.
@@ -33,6 +34,11 @@ import {
   startJPushSimulator,
 } from '../../local/jpush-simulator/index.ts';
 import { SmsSink } from '../../local/sms-sink.ts';
+import {
+  type LocalStreams,
+  startStreams,
+  streamsOf,
+} from '../../local/streams.ts';
 import { apiEvent } from './api-events.ts';
 import {
   type AwsCall,
@@ -56,6 +62,8 @@ export interface BundledSystem {
   readonly functions: readonly BundledFunction[];
   readonly simulator: JPushSimulator;
   readonly aws: AwsLoopback;
+  /** The messages table's stream, whose consumers are bundles too. */
+  readonly streams: LocalStreams;
   readonly stateMachine: LocalStateMachine;
   /** The state machine's role logical id (the caller of its tasks). */
   readonly stateMachineRoleId: string;
@@ -125,12 +133,30 @@ export const startBundledSystem = async (
     );
     if (!dataStack || !serviceStack) throw new Error('stacks not found');
 
-    const dynamo: LocalDynamo = await startDynalite();
-    closers.push(() => dynamo.close());
-    await createTablesFromTemplate(
-      dynamo.client,
+    const dynalite: LocalDynamo = await startDynalite();
+    closers.push(() => dynalite.close());
+    const tableNames = await createTablesFromTemplate(
+      dynalite.client,
       templates[dataStack] as CfnTemplate
     );
+    // Every write goes through the stream's proxy; its records go to the
+    // bundles the template maps to the stream, as Lambda's poller hands them.
+    const containers = new Map<string, FunctionContainer>();
+    const streams = await startStreams({
+      dynamoEndpoint: dynalite.endpoint,
+      ...streamsOf(
+        templates[dataStack] as CfnTemplate,
+        templates[serviceStack] as CfnTemplate,
+        tableNames
+      ),
+      handlerFor: (consumer) => async (event) => {
+        const container = containers.get(consumer.functionId);
+        if (!container) throw new Error(`No function ${consumer.functionId}`);
+        return (await container.invoke(event)) as never;
+      },
+    });
+    closers.push(() => streams.close());
+    const dynamo = { endpoint: streams.endpoint, client: streams.client };
 
     // The secrets as the operator fills them in after the first deploy.
     const secretArn = (prefix: string) => {
@@ -164,7 +190,6 @@ export const startBundledSystem = async (
     });
     closers.push(() => aws.close());
 
-    const containers = new Map<string, FunctionContainer>();
     const runtime = {
       ...aws.environment,
       AWS_REGION: LOCAL_REGION,
@@ -228,6 +253,7 @@ export const startBundledSystem = async (
       functions,
       simulator,
       aws,
+      streams,
       stateMachine,
       stateMachineRoleId,
       calls: aws.calls,

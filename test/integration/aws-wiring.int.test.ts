@@ -39,6 +39,9 @@ afterAll(async () => {
   await system?.close();
 });
 
+const serviceStackName = () =>
+  Object.keys(system.templates).find((n) => n.includes('-Service-')) ?? '';
+
 const statusOf = async (messageId: string) => {
   const res = await system.api('GET', `/v1/messages/${messageId}`);
   return res.json as {
@@ -101,6 +104,36 @@ describe('the synthesized bundles, run as Lambda runs them', () => {
           : undefined,
       'the execution to end at the ACK'
     );
+    // The OutcomeEvents bundle, fed by the messages table's stream, put the
+    // message's transitions on the stack's bus, in order.
+    const busArn = String(
+      resolveIntrinsics(
+        {
+          'Fn::GetAtt': [
+            Object.entries(
+              system.templates[serviceStackName()]?.Resources ?? {}
+            ).find(([, r]) => r.Type === 'AWS::Events::EventBus')?.[0],
+            'Arn',
+          ],
+        },
+        system.templates,
+        serviceStackName()
+      )
+    );
+    const outcomes = await eventually(() => {
+      const put = system.aws.events.filter(
+        (e) => e.detail.messageId === messageId
+      );
+      return put.length >= 2 ? put : undefined;
+    }, 'the outcome events of the message');
+    expect(
+      outcomes.map((e) => [e.source, e.detailType, e.detail.status])
+    ).toEqual([
+      ['push-delivery', 'Message Accepted', 'sending'],
+      ['push-delivery', 'Message Acknowledged', 'acknowledged'],
+    ]);
+    expect(new Set(outcomes.map((e) => e.busArn))).toEqual(new Set([busArn]));
+    expect(outcomes[0]?.caller).toMatch(/^OutcomeEventsFunction/);
   }, 60_000);
 
   it('asks the Report API, pushes again and escalates by SMS when no ACK comes, grouping the on-call pages of a window', async () => {
