@@ -114,6 +114,13 @@ export const PRIVACY_DEFAULTS = {
   stateMachineLogExecutionData: false,
 } as const satisfies PrivacyConfig;
 
+/** JPush's API hosts (mainland China; JPush's other regions differ). */
+export const JPUSH_DEFAULTS = {
+  pushBaseUrl: 'https://api.jpush.cn',
+  reportBaseUrl: 'https://report.jpush.cn',
+  deviceBaseUrl: 'https://device.jpush.cn',
+} as const satisfies EnvironmentConfig['jpush'];
+
 /** The longest retention a setting may ask for (10 years). */
 const MAX_RETENTION_DAYS = 3650;
 
@@ -337,9 +344,9 @@ export const getConfig = (
     removalPolicy: isProd ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     onCallPhoneNumbers: phones,
     jpush: {
-      pushBaseUrl: text('jpushPushBaseUrl') ?? 'https://api.jpush.cn',
-      reportBaseUrl: text('jpushReportBaseUrl') ?? 'https://report.jpush.cn',
-      deviceBaseUrl: text('jpushDeviceBaseUrl') ?? 'https://device.jpush.cn',
+      pushBaseUrl: text('jpushPushBaseUrl') ?? JPUSH_DEFAULTS.pushBaseUrl,
+      reportBaseUrl: text('jpushReportBaseUrl') ?? JPUSH_DEFAULTS.reportBaseUrl,
+      deviceBaseUrl: text('jpushDeviceBaseUrl') ?? JPUSH_DEFAULTS.deviceBaseUrl,
     },
     jpushTimeout: Duration.seconds(10),
     sms,

@@ -136,6 +136,7 @@ const lines = [
   `Local system listening on ${url}`,
   `  API         ${url}/v1/messages  (routes of the synthesized HTTP API)`,
   `  Live page   ${url}/`,
+  `  API docs    ${url}/docs  (the OpenAPI document: ${url}/openapi.json)`,
   system.simulator
     ? `  Simulator   ${url}/local/devices  (JPush simulator, its JPush API on ${system.simulator.url})`
     : `  JPush       real JPush, app key ${maskKey(jpush?.appKey ?? '')}${jpush?.pushBaseUrl ? ` at ${jpush.pushBaseUrl}` : ''}; no simulated phones`,

@@ -72,6 +72,7 @@ import {
   startJPushSimulator,
 } from './jpush-simulator/index.ts';
 import { loopbackGuard, refuse } from './loopback-guard.ts';
+import { serveOpenApi } from './openapi-routes.ts';
 import { startSchedules } from './schedules.ts';
 import { LocalSecret, serveJPushSecret } from './secrets.ts';
 import { LocalSmsSender, SmsSink } from './sms-sink.ts';
@@ -478,6 +479,8 @@ export const startLocalSystem = async (
       // page's and the simulator's controls included.
       if (refuse(res, guard(req.headers))) return;
       const requestUrl = new URL(req.url ?? '/', url);
+      // The API's OpenAPI document and its reference page.
+      if (serveOpenApi(req, res, requestUrl)) return;
       if (
         options.extraRoutes &&
         (await options.extraRoutes(req, res, requestUrl))

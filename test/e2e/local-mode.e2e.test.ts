@@ -986,6 +986,77 @@ describe('npm start (the local mode as a child process)', () => {
     expect(output).toMatch(/the login drained 1 stored message\n/);
   }, 90_000);
 
+  describe('npm start: the API document', () => {
+    it('serves the OpenAPI document at /openapi.json and its reference page at /docs', async () => {
+      // Act
+      const document = await api(system, 'GET', '/openapi.json');
+      const docs = await fetch(`${url}/docs`);
+      const page = await docs.text();
+
+      // Assess
+      expect(start.output()).toContain(`API docs    ${url}/docs`);
+      expect(document.status).toBe(200);
+      expect(document.json).toMatchObject({
+        openapi: expect.stringMatching(/^3\.1/),
+      });
+      expect(Object.keys(document.json.paths)).toContain('/v1/messages');
+      expect(docs.status).toBe(200);
+      expect(docs.headers.get('content-type')).toContain('text/html');
+      expect(page).toContain('/v1/messages/{messageId}/ack');
+    });
+  });
+
+  describe('npm start: outcome events', () => {
+    it('POSTs each status change of a message to OUTCOME_WEBHOOK_URL, in order, and lists them at /local/events', async () => {
+      // Prepare
+      const user = newUserId('hook');
+      const rid = newRegistrationId();
+      await phone(rid, { online: true, autoAck: true });
+      await login(user, rid);
+
+      // Act
+      const sent = await send({ to: user, body: 'Order 1009 shipped' });
+      await until(
+        sent.messageId,
+        (m) => m.status === 'acknowledged',
+        'the ACK'
+      );
+      const posted = await eventually(() => {
+        const mine = webhook.received.filter(
+          (e) => e.detail.messageId === sent.messageId
+        );
+        return mine.length >= 2 ? mine : undefined;
+      }, 'the webhook to receive the events');
+      const listed = await api(
+        system,
+        'GET',
+        `/local/events?messageId=${sent.messageId}`
+      );
+
+      // Assess
+      expect(start.output()).toContain(
+        `Outcomes    ${url}/local/events  (outcome events, as EventBridge gets them); POSTed to ${webhook.url}`
+      );
+      expect(
+        posted.map((e) => [
+          e['detail-type'],
+          e.detail.status,
+          e.detail.previousStatus,
+        ])
+      ).toEqual([
+        ['Message Accepted', 'sending', null],
+        ['Message Acknowledged', 'acknowledged', 'sending'],
+      ]);
+      expect(posted[1]?.detail).toMatchObject({
+        confirmedBy: 'ack',
+        to: user,
+        eventId: `${sent.messageId}.${posted[1]?.detail.sequence}.acknowledged`,
+      });
+      expect(listed.status).toBe(200);
+      expect(listed.json).toEqual(posted);
+    });
+  });
+
   it('stops on SIGINT: closes everything and exits 0 within a few seconds', async () => {
     // Act
     const code = await start.stop('SIGINT', 10_000);
@@ -995,53 +1066,6 @@ describe('npm start (the local mode as a child process)', () => {
     expect(start.output()).toContain('\nSIGINT: stopping...\n');
     expect(start.output()).toMatch(/\nStopped\.\n$/);
     await expect(fetch(`${url}/local/sms`)).rejects.toThrow();
-  });
-});
-
-describe('npm start: outcome events', () => {
-  it('POSTs each status change of a message to OUTCOME_WEBHOOK_URL, in order, and lists them at /local/events', async () => {
-    // Prepare
-    const user = newUserId('hook');
-    const rid = newRegistrationId();
-    await phone(rid, { online: true, autoAck: true });
-    await login(user, rid);
-
-    // Act
-    const sent = await send({ to: user, body: 'Order 1009 shipped' });
-    await until(sent.messageId, (m) => m.status === 'acknowledged', 'the ACK');
-    const posted = await eventually(() => {
-      const mine = webhook.received.filter(
-        (e) => e.detail.messageId === sent.messageId
-      );
-      return mine.length >= 2 ? mine : undefined;
-    }, 'the webhook to receive the events');
-    const listed = await api(
-      system,
-      'GET',
-      `/local/events?messageId=${sent.messageId}`
-    );
-
-    // Assess
-    expect(start.output()).toContain(
-      `Outcomes    ${url}/local/events  (outcome events, as EventBridge gets them); POSTed to ${webhook.url}`
-    );
-    expect(
-      posted.map((e) => [
-        e['detail-type'],
-        e.detail.status,
-        e.detail.previousStatus,
-      ])
-    ).toEqual([
-      ['Message Accepted', 'sending', null],
-      ['Message Acknowledged', 'acknowledged', 'sending'],
-    ]);
-    expect(posted[1]?.detail).toMatchObject({
-      confirmedBy: 'ack',
-      to: user,
-      eventId: `${sent.messageId}.${posted[1]?.detail.sequence}.acknowledged`,
-    });
-    expect(listed.status).toBe(200);
-    expect(listed.json).toEqual(posted);
   });
 });
 
