@@ -298,25 +298,14 @@ const main = async () => {
  */
 const houseBuild = async (entry: string, outfile: string, write: boolean) => {
   const { build } = await import('esbuild');
-  const { BUNDLE_ALIASES, HOUSE_BUNDLING } = await import(
+  const { HOUSE_ESBUILD } = await import(
     '../infra/constructs/service-function.ts'
   );
   return build({
+    ...HOUSE_ESBUILD,
     absWorkingDir: resolve(import.meta.dirname, '..'),
     entryPoints: [entry],
     outfile,
-    bundle: true,
-    platform: 'node',
-    format: HOUSE_BUNDLING.format,
-    minify: HOUSE_BUNDLING.minify,
-    sourcemap: HOUSE_BUNDLING.sourceMap,
-    sourcesContent: HOUSE_BUNDLING.sourcesContent,
-    keepNames: HOUSE_BUNDLING.keepNames,
-    mainFields: [...HOUSE_BUNDLING.mainFields],
-    target: HOUSE_BUNDLING.target,
-    external: [...HOUSE_BUNDLING.externalModules],
-    banner: { js: HOUSE_BUNDLING.banner },
-    alias: { ...BUNDLE_ALIASES },
     metafile: true,
     write,
     logLevel: 'error',

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -8,7 +9,13 @@ import {
 } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  Architecture,
+  Code,
+  Function as LambdaFunction,
+  Runtime,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import {
   type BundlingOptions,
   NodejsFunction,
@@ -19,7 +26,21 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 
+/**
+ * The project root, or the package's `dist` when this module runs compiled
+ * from an installed package (dist/infra/constructs/).
+ */
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * The prebuilt bundle of a handler, when this module runs from the package
+ * (`npm run build` puts each one in dist/lambda/<handler>/index.mjs):
+ * a project that installs the package needs no esbuild to synthesize.
+ */
+const prebuiltOf = (handlerName: string): string | undefined => {
+  const dir = join(root, 'lambda', handlerName);
+  return existsSync(join(dir, 'index.mjs')) ? dir : undefined;
+};
 
 /** The DynamoDB actions the functions make. */
 export type DynamoAction =
@@ -71,6 +92,40 @@ export const HOUSE_BUNDLING = {
     "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
 } as const satisfies BundlingOptions;
 
+/**
+ * {@link HOUSE_BUNDLING} as esbuild's own build options, for the builds
+ * outside the synth: the package's prebuilt Lambda code (infra/build.ts)
+ * and `npm run bench:cold`. Add `entryPoints`, `outfile` and
+ * `absWorkingDir` (the project root).
+ */
+export const HOUSE_ESBUILD: {
+  readonly bundle: true;
+  readonly platform: 'node';
+  readonly format: 'esm';
+  readonly minify: boolean;
+  readonly sourcemap: boolean;
+  readonly sourcesContent: boolean;
+  readonly keepNames: boolean;
+  readonly mainFields: string[];
+  readonly target: string;
+  readonly external: string[];
+  readonly banner: { readonly js: string };
+  readonly alias: Record<string, string>;
+} = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  minify: HOUSE_BUNDLING.minify,
+  sourcemap: HOUSE_BUNDLING.sourceMap,
+  sourcesContent: HOUSE_BUNDLING.sourcesContent,
+  keepNames: HOUSE_BUNDLING.keepNames,
+  mainFields: [...HOUSE_BUNDLING.mainFields],
+  target: HOUSE_BUNDLING.target,
+  external: [...HOUSE_BUNDLING.externalModules],
+  banner: { js: HOUSE_BUNDLING.banner },
+  alias: { ...BUNDLE_ALIASES },
+};
+
 /** Props of {@link ServiceFunction}. */
 export interface ServiceFunctionProps
   extends Omit<NodejsFunctionProps, 'entry' | 'handler'> {
@@ -99,7 +154,7 @@ export interface ServiceFunctionProps
  */
 export class ServiceFunction extends Construct {
   /** The function. */
-  public readonly fn: NodejsFunction;
+  public readonly fn: LambdaFunction;
 
   constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
     super(scope, id);
@@ -123,7 +178,7 @@ export class ServiceFunction extends Construct {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
     });
     logGroup.grantWrite(role);
-    this.fn = new NodejsFunction(this, 'Function', {
+    const common = {
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize: 512,
@@ -142,12 +197,22 @@ export class ServiceFunction extends Construct {
         POWERTOOLS_LOGGER_LOG_EVENT: 'false',
         POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
       },
-      entry: join(root, entry),
-      handler: 'handler',
       logGroup,
       role,
-      bundling: { ...HOUSE_BUNDLING, ...bundling },
-    });
+    };
+    const prebuilt = prebuiltOf(handlerName);
+    this.fn = prebuilt
+      ? new LambdaFunction(this, 'Function', {
+          ...common,
+          code: Code.fromAsset(prebuilt),
+          handler: 'index.handler',
+        })
+      : new NodejsFunction(this, 'Function', {
+          ...common,
+          entry: join(root, entry),
+          handler: 'handler',
+          bundling: { ...HOUSE_BUNDLING, ...bundling },
+        });
     (this.fn.node.defaultChild as CfnResource).addMetadata('LocalEntry', entry);
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
