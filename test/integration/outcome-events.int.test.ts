@@ -407,4 +407,22 @@ describe('outcome events (local mode: stream, OutcomeEvents handler, bus, webhoo
     // Assess
     expectTransitions(messageId, events, ['accepted', 'stored', 'expired']);
   });
+  // Last: it leaves this system's JPush refusing every call.
+  it('a message JPush refuses for good: accepted, failed, with the reason', async () => {
+    // Prepare: the master secret rotated at JPush, not in the secret store.
+    const { user } = await phone({ online: true, autoAck: false });
+    const rotated = await api(system, 'PUT', '/local/jpush/master-secret', {
+      masterSecret: 'rotatedMasterSecret00001',
+    });
+    expect(rotated.status).toBe(200);
+
+    // Act
+    const messageId = await send({ to: user, body: 'Your code is 4711.' });
+    await reaches(messageId);
+    const events = await webhookEventsOf(messageId);
+
+    // Assess
+    expectTransitions(messageId, events, ['accepted', 'failed']);
+    expect(events[1]?.detail.failureReason).toContain('401');
+  });
 });
