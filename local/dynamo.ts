@@ -89,6 +89,23 @@ export const FAKE_CREDENTIALS = {
 };
 
 /**
+ * A client of a local DynamoDB endpoint (dynalite, or the streams' proxy in
+ * front of it), with obviously fake credentials.
+ */
+export const localDynamoClient = (endpoint: string): DynamoDBClient =>
+  new DynamoDBClient({
+    endpoint,
+    region: LOCAL_REGION,
+    credentials: FAKE_CREDENTIALS,
+    // As on AWS: a connection dynalite closed under a keep-alive request
+    // (ECONNRESET) is retried.
+    maxAttempts: 3,
+    // A request dynalite never answers fails instead of holding its socket
+    // (and the callers queued behind it) forever.
+    requestHandler: { requestTimeout: 10_000, connectionTimeout: 2_000 },
+  });
+
+/**
  * Starts dynalite in this process on loopback.
  * @param options data directory, host and port
  * @returns the endpoint, a client for it and `close`
@@ -116,17 +133,7 @@ export const startDynalite = async (
     throw new Error('dynalite did not report a TCP address');
   }
   const endpoint = `http://${host}:${address.port}`;
-  const client = new DynamoDBClient({
-    endpoint,
-    region: LOCAL_REGION,
-    credentials: FAKE_CREDENTIALS,
-    // As on AWS: a connection dynalite closed under a keep-alive request
-    // (ECONNRESET) is retried.
-    maxAttempts: 3,
-    // A request dynalite never answers fails instead of holding its socket
-    // (and the callers queued behind it) forever.
-    requestHandler: { requestTimeout: 10_000, connectionTimeout: 2_000 },
-  });
+  const client = localDynamoClient(endpoint);
   let closed: Promise<void> | undefined;
   return {
     endpoint,

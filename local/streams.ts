@@ -21,7 +21,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import {
   type AttributeValue,
-  DynamoDBClient,
+  type DynamoDBClient,
   GetItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type {
@@ -30,7 +30,7 @@ import type {
   DynamoDBStreamEvent,
 } from 'aws-lambda';
 import type { CfnResource, CfnTemplate } from './dynamo.ts';
-import { FAKE_CREDENTIALS, LOCAL_REGION } from './dynamo.ts';
+import { LOCAL_REGION, localDynamoClient } from './dynamo.ts';
 
 type Item = Record<string, AttributeValue>;
 
@@ -183,11 +183,7 @@ export const startStreams = async (
   options: StartStreamsOptions
 ): Promise<LocalStreams> => {
   const tables = new Map(options.tables.map((t) => [t.tableName, t]));
-  const direct = new DynamoDBClient({
-    endpoint: options.dynamoEndpoint,
-    region: LOCAL_REGION,
-    credentials: FAKE_CREDENTIALS,
-  });
+  const direct = localDynamoClient(options.dynamoEndpoint);
   const locks = new KeyLocks();
   // Writes whose records are not made yet (a reader may already see them).
   const inflight = new Set<Promise<void>>();
@@ -353,13 +349,7 @@ export const startStreams = async (
   });
   const { port } = server.address() as AddressInfo;
   const endpoint = `http://${host}:${port}`;
-  const client = new DynamoDBClient({
-    endpoint,
-    region: LOCAL_REGION,
-    credentials: FAKE_CREDENTIALS,
-    maxAttempts: 3,
-    requestHandler: { requestTimeout: 10_000, connectionTimeout: 2_000 },
-  });
+  const client = localDynamoClient(endpoint);
   const all = () => [...pumps.values()].flat();
   return {
     endpoint,
