@@ -40,6 +40,20 @@ export type SendMessageRequest = Schemas['SendMessageRequest'];
 export type SendMessageResponse = Schemas['SendMessageResponse'];
 /** `POST /v1/messages/batch`'s answer: one result per message, in order. */
 export type SendBatchResponse = Schemas['SendBatchResponse'];
+/** One result of a batch: the message sent, or the single send's error. */
+export type BatchItemResult = SendBatchResponse['results'][number];
+/** A batch item that was sent (or was an idempotent repeat: `replayed`). */
+export type BatchItemSent = Exclude<BatchItemResult, Schemas['ErrorBody']>;
+
+/**
+ * Whether a batch item was sent (else it is the single send's error
+ * envelope, `{"error": {"code", "message"}}`).
+ * @param result one of `sendBatch(...).results`
+ */
+export const isBatchItemSent = (
+  result: BatchItemResult
+): result is BatchItemSent => !('error' in result);
+
 /** `GET /v1/messages/{messageId}`'s answer. */
 export type MessageView = Schemas['MessageView'];
 /** A message's status. */

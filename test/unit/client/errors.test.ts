@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   createPushDeliveryClient,
+  isBatchItemSent,
   PushDeliveryApiError,
 } from '../../../client/index.ts';
 
@@ -105,5 +106,17 @@ describe('PushDeliveryApiError', () => {
     expect(result.error).toEqual({
       error: { code: 'ValidationError', message: 'body: required' },
     });
+  });
+});
+
+describe('isBatchItemSent', () => {
+  it("tells a batch's sent items from its errors", () => {
+    // Assess
+    expect(isBatchItemSent({ messageId: 'm1', status: 'stored' })).toBe(true);
+    expect(
+      isBatchItemSent({
+        error: { code: 'ValidationError', message: 'messages[2].body' },
+      })
+    ).toBe(false);
   });
 });
