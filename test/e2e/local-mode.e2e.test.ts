@@ -471,7 +471,12 @@ describe('npm start (the local mode as a child process)', () => {
       async () => (await device(rid)).received[0]?.extras.ackToken as string,
       'the push on the phone'
     );
-    const before = await getMessage(sent.messageId);
+    // The phone may have the push before the Push step records it.
+    const before = await until(
+      sent.messageId,
+      (m) => events(m, 'pushed').length > 0,
+      'the push in the timeline'
+    );
 
     // Act
     const forged = await api(
