@@ -7,9 +7,16 @@
  *
  * `DEMO_URL` is the system's base URL (default http://127.0.0.1:3000). Every
  * check is made against what the system answers; the exit code is 0 when
- * every scenario went as the seed says, 1 otherwise.
+ * every scenario went as the seed says, 1 otherwise. It calls the API as a
+ * backend would, through the typed client (`client/`), unsigned (local
+ * mode checks no signature); the simulator's `/local/*` routes by fetch.
  */
 import { randomBytes } from 'node:crypto';
+import {
+  createPushDeliveryClient,
+  type MessageView,
+  type PushDeliveryClient,
+} from '../client/index.ts';
 
 const base = (process.env.DEMO_URL || 'http://127.0.0.1:3000').replace(
   /\/+$/,
@@ -20,19 +27,6 @@ const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
 const paint = (code: string, text: string) =>
   color ? `\u001b[${code}m${text}\u001b[0m` : text;
 
-interface TimelineEntry {
-  at: string;
-  event: string;
-  detail?: string;
-}
-interface MessageView {
-  messageId: string;
-  to: string;
-  status: string;
-  attempts: number;
-  createdAt: string;
-  timeline: TimelineEntry[];
-}
 interface DeviceView {
   registrationId: string;
   alias: string | null;
@@ -48,7 +42,7 @@ interface Reply {
 /** Nothing answers at the base URL. */
 class NotRunningError extends Error {}
 
-const TERMINAL = [
+const TERMINAL: readonly string[] = [
   'acknowledged',
   'escalated',
   'expired',
@@ -130,9 +124,36 @@ const request = async (
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const message = async (messageId: string): Promise<MessageView> =>
-  (await request('GET', `/v1/messages/${messageId}`, undefined, 200))
-    .json as MessageView;
+/**
+ * The API through the typed client; `printed` prints each call and its
+ * answer (the last one, after any retry), `quiet` does not (the polling).
+ * Nothing answering (a network error the retries did not cure) is
+ * {@link NotRunningError}.
+ */
+const apiClient = (print: boolean): PushDeliveryClient => {
+  const client = createPushDeliveryClient({ baseUrl: base, sign: false });
+  client.raw.use({
+    onResponse: async ({ request, response }) => {
+      if (!print) return;
+      const text = await response.clone().text();
+      show(request.method, new URL(request.url).pathname, undefined, {
+        status: response.status,
+        json: undefined,
+        text,
+      });
+    },
+    onError: ({ request, error }) =>
+      new NotRunningError(
+        `${request.method} ${request.url} failed: ${error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error)}`
+      ),
+  });
+  return client;
+};
+const printed = apiClient(true);
+const quiet = apiClient(false);
+
+const message = (messageId: string): Promise<MessageView> =>
+  printed.getMessage(messageId);
 
 /**
  * Prints a message's timeline as it unfolds until `done` holds.
@@ -147,11 +168,7 @@ const follow = async (
 ): Promise<MessageView> => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const reply = await call('GET', `/v1/messages/${messageId}`);
-    if (reply.status !== 200) {
-      throw new Error(`GET /v1/messages/${messageId} answered ${reply.status}`);
-    }
-    const m = reply.json as MessageView;
+    const m = await quiet.getMessage(messageId);
     for (const entry of m.timeline.slice(printed.count)) {
       const offset = (Date.parse(entry.at) - Date.parse(m.createdAt)) / 1000;
       console.log(
@@ -185,27 +202,21 @@ const device = async (rid: string): Promise<DeviceView> =>
   (await request('GET', `/local/devices/${rid}`, undefined, 200))
     .json as DeviceView;
 
-const login = async (userId: string, rid: string): Promise<number> => {
-  const reply = await request(
-    'POST',
-    '/v1/sessions',
-    { userId, registrationId: rid, platform: 'android' },
-    200
-  );
-  return (reply.json as { drained: number }).drained;
-};
+const login = async (userId: string, rid: string): Promise<number> =>
+  (
+    await printed.login({
+      userId,
+      registrationId: rid,
+      platform: 'android',
+    })
+  ).drained;
 
-const logout = async (userId: string, rid: string): Promise<void> => {
-  await request('DELETE', `/v1/sessions/${userId}/${rid}`, undefined, 204);
-};
+const logout = (userId: string, rid: string): Promise<void> =>
+  printed.logout(userId, rid);
 
-const send = async (
-  body: Record<string, unknown>
-): Promise<{ messageId: string; status: string }> =>
-  (await request('POST', '/v1/messages', body, 202)).json as {
-    messageId: string;
-    status: string;
-  };
+const send = (
+  body: Parameters<PushDeliveryClient['sendMessage']>[0]
+): Promise<{ messageId: string; status: string }> => printed.sendMessage(body);
 
 const user = (name: string) => `${name}_${run}`;
 
