@@ -23,7 +23,7 @@ const pathsOf = (row: string): string[] =>
   [...row.matchAll(/`([^`]+)`/g)]
     .map((match) => match[1] ?? '')
     .filter((span) =>
-      /^(functions|infra|local|test|bench|shared)\/[\w./-]*$/.test(span)
+      /^(functions|infra|local|client|test|bench|shared)\/[\w./-]*$/.test(span)
     );
 
 describe('README: where things live', () => {
