@@ -19,6 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { createPushDeliveryClient } from '../client/index.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
@@ -52,19 +53,13 @@ const main = async () => {
   });
   const sim = system.simulator;
   if (!sim) throw new Error('the burst benchmark needs the JPush simulator');
-  const call = async (method: string, path: string, body: unknown) => {
-    const res = await fetch(`${system.url}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (res.status >= 300) {
-      throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
-    }
-    // biome-ignore lint/suspicious/noExplicitAny: read field by field
-    return JSON.parse(text) as any;
-  };
+  // The API through the typed client, unsigned (local mode checks no
+  // signature) and never retried: each figure is one attempt.
+  const api = createPushDeliveryClient({
+    baseUrl: system.url,
+    sign: false,
+    retries: 0,
+  });
 
   // Phones and logins first (the device family allows 600 a minute).
   const users: string[] = [];
@@ -76,11 +71,7 @@ const main = async () => {
       autoAck: true,
       ackDelayMs: 20,
     });
-    await call('POST', '/v1/sessions', {
-      userId,
-      registrationId,
-      platform: 'android',
-    });
+    await api.login({ userId, registrationId, platform: 'android' });
     users.push(userId);
   }
   // A fresh push window for the burst, and a log of the burst's calls only.
@@ -92,12 +83,12 @@ const main = async () => {
     users.map(
       async (to, i) =>
         (
-          await call('POST', '/v1/messages', {
+          await api.sendMessage({
             to,
             body: `Burst message ${i}`,
             policy: { intervalSeconds: 5, maxAttempts: 3 },
           })
-        ).messageId as string
+        ).messageId
     )
   );
   const acceptedMs = Date.now() - began;

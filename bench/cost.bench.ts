@@ -29,6 +29,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { createPushDeliveryClient } from '../client/index.ts';
 
 // Before the Powertools singletons and the AWS SDK are loaded: no log lines
 // or SDK warnings in the figures (and nothing but JSON on stdout).
@@ -153,34 +154,30 @@ const main = async () => {
       input.ExpressionAttributeNames?.['#pk'] === 'queue'
   );
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${system.url}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (res.status >= 300) {
-      throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
-    }
-    // biome-ignore lint/suspicious/noExplicitAny: read field by field
-    return (text ? JSON.parse(text) : undefined) as any;
-  };
+  // The API through the typed client, unsigned (local mode checks no
+  // signature) and never retried: a retry would be metered as a second
+  // call.
+  const client = createPushDeliveryClient({
+    baseUrl: system.url,
+    sign: false,
+    retries: 0,
+  });
+  type Message = Parameters<typeof client.sendMessage>[0];
   const login = (userId: string, registrationId: string) =>
-    call('POST', '/v1/sessions', {
-      userId,
-      registrationId,
-      platform: 'android',
-    });
-  const send = async (to: string, policy: object, escalation?: object) =>
+    client.login({ userId, registrationId, platform: 'android' });
+  const send = async (
+    to: string,
+    policy: Message['policy'],
+    escalation?: Message['escalation']
+  ) =>
     (
-      await call('POST', '/v1/messages', {
+      await client.sendMessage({
         to,
         body: `Cost benchmark for ${to}`,
         policy,
         ...(escalation ? { escalation } : {}),
       })
-    ).messageId as string;
+    ).messageId;
 
   // Starts counting: every meter from zero.
   const begin = () => {
@@ -325,7 +322,7 @@ const main = async () => {
     const rid = newRid();
     sim.setDevice(rid, { online: true, autoAck: true, ackDelayMs: 5 });
     await login(user, rid);
-    await call('DELETE', `/v1/sessions/${user}/${rid}`);
+    await client.logout(user, rid);
     await sleep(200);
     begin();
     const id = await send(user, { intervalSeconds: 60, maxAttempts: 3 });
