@@ -174,6 +174,50 @@ describe('the packed package in a consumer CDK app', () => {
     expect(findings).toEqual([]);
   });
 
+  it('exports the typed client, which signs a call with SigV4 from the consumer too', async () => {
+    // Prepare: a backend script in the consumer, its fetch a stand-in that
+    // answers 202 and keeps what it was sent.
+    writeFileSync(
+      join(consumer, 'send.mjs'),
+      `import { createPushDeliveryClient } from 'jpush-guaranteed-delivery/client';
+let seen;
+const push = createPushDeliveryClient({
+  baseUrl: 'https://abc123.execute-api.eu-west-1.amazonaws.com',
+  region: 'eu-west-1',
+  credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'not-a-real-secret' },
+  fetch: async (request) => {
+    seen = request;
+    return new Response(JSON.stringify({ messageId: 'm1', status: 'sending' }), {
+      status: 202,
+      headers: { 'content-type': 'application/json' },
+    });
+  },
+});
+const sent = await push.sendMessage({ to: 'user-42', body: 'Hi', idempotencyKey: 'k1' });
+console.log(JSON.stringify({ sent, url: seen.url, authorization: seen.headers.get('authorization') }));
+`
+    );
+
+    // Act
+    const { stdout } = await run(process.execPath, ['send.mjs'], {
+      cwd: consumer,
+    });
+    const out = JSON.parse(stdout) as {
+      sent: { messageId: string };
+      url: string;
+      authorization: string;
+    };
+
+    // Assess
+    expect(out.sent.messageId).toBe('m1');
+    expect(out.url).toBe(
+      'https://abc123.execute-api.eu-west-1.amazonaws.com/v1/messages'
+    );
+    expect(out.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request/
+    );
+  });
+
   it('runs cdk-nag for real there: a topic without SSL beside the construct is reported', async () => {
     // Prepare: the example app, and one resource breaking a rule.
     const app = readFileSync(join(consumer, 'app.mjs'), 'utf8')
