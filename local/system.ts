@@ -615,16 +615,10 @@ const closeServer = (server: Server) =>
  * @throws Error when no function is given one
  */
 const onCallTopicOf = (template: CfnTemplate): string => {
-  for (const resource of Object.values(template.Resources ?? {})) {
-    if (resource.Type !== 'AWS::Lambda::Function') continue;
-    const variables = (
-      resource.Properties as
-        | { Environment?: { Variables?: Record<string, unknown> } }
-        | undefined
-    )?.Environment?.Variables;
-    const ref = (variables?.[ENV.onCallTopicArn] as { Ref?: unknown })?.Ref;
-    if (typeof ref === 'string') return ref;
-  }
+  const ref = (
+    functionEnvOf(template, ENV.onCallTopicArn) as { Ref?: unknown } | undefined
+  )?.Ref;
+  if (typeof ref === 'string') return ref;
   throw new Error(
     `No function of the service stack is given ${ENV.onCallTopicArn}.`
   );

@@ -1,6 +1,4 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type {
   DynamoDBBatchResponse,
   DynamoDBRecord,
@@ -14,17 +12,11 @@ import {
 import { lambdaHandler } from '../shared/lambda.ts';
 import { METRIC } from '../shared/names.ts';
 import { logger, metrics } from '../shared/powertools.ts';
+import { streamImage } from '../shared/stream-image.ts';
 import {
   type OutcomeEventDeps,
   outcomeEvents,
 } from '../shared/wiring/events.ts';
-
-const imageOf = (
-  image: Record<string, unknown> | undefined
-): MessageImage | undefined =>
-  image
-    ? (unmarshall(image as Record<string, AttributeValue>) as MessageImage)
-    : undefined;
 
 /**
  * The outcome events of one stream record of the messages table.
@@ -35,8 +27,8 @@ export const outcomeEventsOfRecord = (
   includeContent = false
 ): OutcomeEvent[] =>
   outcomeEventsOf(
-    imageOf(record.dynamodb?.OldImage),
-    imageOf(record.dynamodb?.NewImage),
+    streamImage<MessageImage>(record.dynamodb?.OldImage),
+    streamImage<MessageImage>(record.dynamodb?.NewImage),
     { includeContent }
   );
 

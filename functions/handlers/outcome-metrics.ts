@@ -4,8 +4,6 @@ import {
   processPartialResponse,
 } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type {
   DynamoDBBatchResponse,
   DynamoDBRecord,
@@ -15,6 +13,7 @@ import type { MessageStatus } from '../domain/message.ts';
 import { lambdaHandler } from '../shared/lambda.ts';
 import { METRIC } from '../shared/names.ts';
 import { logger, metrics } from '../shared/powertools.ts';
+import { streamImage } from '../shared/stream-image.ts';
 
 /** The metric each status change counts. */
 const METRIC_OF: Partial<Record<MessageStatus, string>> = {
@@ -36,7 +35,7 @@ type Image = {
 };
 
 const imageOf = (image: Record<string, unknown> | undefined): Image =>
-  image ? (unmarshall(image as Record<string, AttributeValue>) as Image) : {};
+  streamImage<Image>(image) ?? {};
 
 const eventsIn = (image: Image, event: string): number =>
   (image.timeline ?? []).filter((e) => e.event === event).length;
