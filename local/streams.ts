@@ -67,6 +67,11 @@ export interface StartStreamsOptions {
   ) => (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
   /** Wait before a failed batch is given again, ms. @default 200 */
   readonly retryDelayMs?: number;
+  /**
+   * Told when a consumer's handler throws (the whole batch is given again).
+   * @default console.error with the consumer's entry
+   */
+  readonly onBatchError?: (consumer: StreamConsumer, error: unknown) => void;
 }
 
 /** The running streams. */
@@ -198,7 +203,10 @@ export const startStreams = async (
       consumer,
       options.handlerFor(consumer),
       options.retryDelayMs ?? 200,
-      (record) => dropped.push({ entry: consumer.entry, record })
+      (record) => dropped.push({ entry: consumer.entry, record }),
+      options.onBatchError ??
+        ((failed, error) =>
+          console.error(`local streams: ${failed.entry} failed a batch`, error))
     );
     pumps.set(consumer.tableName, [
       ...(pumps.get(consumer.tableName) ?? []),
@@ -392,7 +400,11 @@ class ConsumerPump {
       event: DynamoDBStreamEvent
     ) => Promise<DynamoDBBatchResponse | void>,
     private readonly retryDelayMs: number,
-    private readonly onDropped: (record: DynamoDBRecord) => void
+    private readonly onDropped: (record: DynamoDBRecord) => void,
+    private readonly onBatchError: (
+      consumer: StreamConsumer,
+      error: unknown
+    ) => void
   ) {}
 
   get isIdle(): boolean {
@@ -441,10 +453,7 @@ class ConsumerPump {
           failedAt = first === -1 ? 0 : first;
         }
       } catch (error) {
-        console.error(
-          `local streams: ${this.consumer.entry} failed a batch`,
-          error
-        );
+        this.onBatchError(this.consumer, error);
         failedAt = 0;
       }
       this.#queue.splice(0, failedAt);
@@ -452,7 +461,10 @@ class ConsumerPump {
         this.#retries = 0;
         continue;
       }
-      this.#retries += 1;
+      // The count is the first failed record's own: a batch that got past
+      // some records starts a new checkpoint, as Lambda's does, so a record
+      // is dropped only after it has failed 1 + MaximumRetryAttempts times.
+      this.#retries = failedAt > 0 ? 1 : this.#retries + 1;
       if (this.#retries > this.consumer.maxRetryAttempts) {
         // As the mapping's on-failure destination takes it.
         const [record] = this.#queue.splice(0, 1);
