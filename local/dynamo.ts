@@ -101,8 +101,16 @@ export const localDynamoClient = (endpoint: string): DynamoDBClient =>
     // (ECONNRESET) is retried.
     maxAttempts: 3,
     // A request dynalite never answers fails instead of holding its socket
-    // (and the callers queued behind it) forever.
-    requestHandler: { requestTimeout: 10_000, connectionTimeout: 2_000 },
+    // (and the callers queued behind it) forever. The connection timeout
+    // counts from the request, including its wait for a free socket: with
+    // the SDK's 50 sockets a burst of sends (150 at once in
+    // `npm run bench:burst`) queued behind the streams' proxy for longer
+    // than that and failed with 500s. Loopback takes the connections.
+    requestHandler: {
+      requestTimeout: 10_000,
+      connectionTimeout: 2_000,
+      httpAgent: { keepAlive: true, maxSockets: 1024 },
+    },
   });
 
 /**
