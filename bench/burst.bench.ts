@@ -12,11 +12,10 @@
  * The local system's time scale also scales JPush's rate-limit windows (the
  * simulator's minute runs in policy time), so times are reported in policy
  * time: real time ÷ time scale. It does not scale the handlers' own time:
- * 150 Push steps at once on one process and dynalite take longer than 0.5 ×
- * the 5 s interval since local mode runs the messages table's stream
- * (local/streams.ts) and its consumers in the same process, so at 0.5 Push
- * steps time out before they push and the messages escalate (a local
- * artefact, measured: 58 of 150 acknowledged; the default is 1). BENCH_DEBUG=1
+ * 150 Push steps at once on one process and dynalite now take longer than
+ * 0.5 × the 5 s interval, so at 0.5 Push steps time out before they push
+ * and the messages escalate (a local artefact, measured: 58 of 150
+ * acknowledged; the default is 1). BENCH_DEBUG=1
  * prints the timeline and history of the first message not acknowledged.
  */
 import { randomBytes } from 'node:crypto';
