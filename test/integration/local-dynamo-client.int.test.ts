@@ -6,13 +6,15 @@ import { localDynamoClient } from '../../local/dynamo.ts';
 
 // The local DynamoDB client (local/dynamo.ts) under a burst against a slow
 // endpoint, as dynalite behind the streams' proxy is under load: every
-// request waits its turn and is answered. The SDK's connection timeout
-// (2 s) counts from the request, its wait for a free socket included, so
-// with the SDK's default of 50 sockets 300 requests answered in 1.5 s each
-// queue 6 deep, and 165 of them failed with TimeoutError after the client's
-// 3 attempts (measured before the fix).
-const ANSWER_MS = 1500;
-const REQUESTS = 300;
+// request waits its turn and is answered, on at most the SDK's 50 sockets,
+// which hold dynalite to what it can do at once. With the 2 s connection
+// timeout the client had (the SDK counts it from the request, its wait for
+// a free socket included), 65 of these 200 requests failed with
+// TimeoutError; with 1024 sockets instead, all were answered but local
+// mode's delivery benchmark acknowledged 7 of 100 messages in time, not
+// about 75.
+const ANSWER_MS = 1200;
+const REQUESTS = 200;
 
 let server: Server;
 let endpoint: string;
@@ -46,7 +48,7 @@ afterAll(async () => {
 });
 
 describe('the local DynamoDB client under a burst against a slow endpoint', () => {
-  it(`answers all ${REQUESTS} requests sent at once, each taking ${ANSWER_MS} ms, with none timed out waiting for a socket`, async () => {
+  it(`answers all ${REQUESTS} requests sent at once, each taking ${ANSWER_MS} ms, on at most 50 connections, none timed out waiting for one`, async () => {
     // Prepare
     const client = localDynamoClient(endpoint);
 
@@ -65,6 +67,7 @@ describe('the local DynamoDB client under a burst against a slow endpoint', () =
       o.status === 'rejected' ? [String((o.reason as Error).name)] : []
     );
     expect(failed).toEqual([]);
-    expect(mostOpen).toBeGreaterThan(50);
+    expect(mostOpen).toBeLessThanOrEqual(50);
+    expect(mostOpen).toBeGreaterThan(1);
   }, 30_000);
 });
