@@ -334,3 +334,118 @@ describe('local DynamoDB Streams under concurrent writes and a failing consumer 
     expect(runs).toBe(NUM_RUNS);
   }, 300_000);
 });
+
+describe('local DynamoDB Streams: what a writer gets back', () => {
+  it('answers every write as dynalite does, whichever ReturnValues it asks for, condition failures included', async () => {
+    // Prepare: the same writes, one after another, to dynalite directly and
+    // through the streams' proxy, on two fresh tables.
+    const make = async (name: string) => {
+      await dynamo.client.send(
+        new CreateTableCommand({
+          TableName: name,
+          AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+          BillingMode: 'PAY_PER_REQUEST',
+        })
+      );
+    };
+    tables += 1;
+    const direct = `answers-direct-${tables}`;
+    const proxied = `answers-proxied-${tables}`;
+    await make(direct);
+    await make(proxied);
+    const streams = await startStreams({
+      dynamoEndpoint: dynamo.endpoint,
+      tables: [{ tableName: proxied, keys: ['id'] }],
+      consumers: [],
+      handlerFor: () => async () => undefined,
+    });
+    const k = { id: s('a') };
+    const writes = (TableName: string) => [
+      new PutItemCommand({ TableName, Item: { ...k, v: n(1) } }),
+      new PutItemCommand({
+        TableName,
+        Item: { ...k, v: n(2) },
+        ReturnValues: 'ALL_OLD',
+      }),
+      new UpdateItemCommand({
+        TableName,
+        Key: k,
+        UpdateExpression: 'SET v = v + :one',
+        ExpressionAttributeValues: { ':one': n(1) },
+      }),
+      new UpdateItemCommand({
+        TableName,
+        Key: k,
+        UpdateExpression: 'SET w = :w',
+        ExpressionAttributeValues: { ':w': s('x') },
+        ReturnValues: 'ALL_NEW',
+      }),
+      new UpdateItemCommand({
+        TableName,
+        Key: k,
+        UpdateExpression: 'SET v = v + :one',
+        ExpressionAttributeValues: { ':one': n(1) },
+        ReturnValues: 'ALL_OLD',
+      }),
+      new UpdateItemCommand({
+        TableName,
+        Key: k,
+        UpdateExpression: 'SET v = v + :one',
+        ExpressionAttributeValues: { ':one': n(1) },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+      new PutItemCommand({
+        TableName,
+        Item: { ...k, v: n(9) },
+        ConditionExpression: 'attribute_not_exists(id)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+      new DeleteItemCommand({ TableName, Key: k, ReturnValues: 'ALL_OLD' }),
+      new DeleteItemCommand({ TableName, Key: k }),
+    ];
+    const answersOf = async (
+      client: typeof dynamo.client,
+      TableName: string
+    ) => {
+      const answers: unknown[] = [];
+      for (const command of writes(TableName)) {
+        answers.push(
+          await client
+            .send(command as PutItemCommand)
+            .then(({ $metadata: _, ...rest }) => rest)
+            .catch((error: Error & { Item?: unknown }) => ({
+              error: error.name,
+              item: error.Item,
+            }))
+        );
+      }
+      return answers;
+    };
+
+    // Act
+    const expected = await answersOf(dynamo.client, direct);
+    const records: DynamoDBRecord[] = [];
+    streams.subscribe((_, record) => records.push(record));
+    let got: unknown[];
+    try {
+      got = await answersOf(streams.client, proxied);
+      await streams.idle();
+    } finally {
+      await streams.close();
+    }
+
+    // Assess: the same answers, and a record for each write that changed
+    // the item (the refused put made none).
+    expect(got).toEqual(expected);
+    expect(records.map((r) => r.eventName)).toEqual([
+      'INSERT',
+      'MODIFY',
+      'MODIFY',
+      'MODIFY',
+      'MODIFY',
+      'MODIFY',
+      'REMOVE',
+    ]);
+  });
+});
