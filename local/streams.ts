@@ -8,8 +8,10 @@
  * in order, a failed batch given again from its first failed record
  * (`ReportBatchItemFailures`) up to `MaximumRetryAttempts`, then dropped.
  *
- * The images are read around the write, with the writes to each item held
- * one at a time, so that they are exactly the item before and after it.
+ * The images are the item before and after the write, with the writes to
+ * each item held one at a time so that they are exactly that: a single-item
+ * write asks dynalite for the one it can return (`ReturnValues`), and the
+ * rest is read around it.
  */
 import { randomBytes } from 'node:crypto';
 import {
