@@ -66,7 +66,9 @@ export interface StartStreamsOptions {
   /** The handler of a consumer's function. */
   readonly handlerFor: (
     consumer: StreamConsumer
-  ) => (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
+  ) => (
+    event: DynamoDBStreamEvent
+  ) => Promise<DynamoDBBatchResponse | undefined>;
   /** Wait before a failed batch is given again, ms. @default 200 */
   readonly retryDelayMs?: number;
   /**
@@ -183,22 +185,15 @@ const ownImages = (
   const asked = (input.ReturnValues as string | undefined) ?? 'NONE';
   switch (operation) {
     case 'PutItem':
-      // The new item is the one put, as it is stored.
-      return asked === 'NONE' || asked === 'ALL_OLD'
-        ? {
-            request: { ...input, ReturnValues: 'ALL_OLD' },
-            keep: asked === 'ALL_OLD',
-            before: (attributes) => attributes,
-            after: () => input.Item as Item,
-          }
-        : undefined;
     case 'DeleteItem':
+      // A put's new item is the one put, as it is stored; a delete has none.
       return asked === 'NONE' || asked === 'ALL_OLD'
         ? {
             request: { ...input, ReturnValues: 'ALL_OLD' },
             keep: asked === 'ALL_OLD',
             before: (attributes) => attributes,
-            after: () => undefined,
+            after: () =>
+              operation === 'PutItem' ? (input.Item as Item) : undefined,
           }
         : undefined;
     case 'UpdateItem':
@@ -516,7 +511,7 @@ class ConsumerPump {
     private readonly consumer: StreamConsumer,
     private readonly handler: (
       event: DynamoDBStreamEvent
-    ) => Promise<DynamoDBBatchResponse | void>,
+    ) => Promise<DynamoDBBatchResponse | undefined>,
     private readonly retryDelayMs: number,
     private readonly onDropped: (record: DynamoDBRecord) => void,
     private readonly onBatchError: (
